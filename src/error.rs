@@ -1,0 +1,218 @@
+//! Errors jobrun itself reports (never a unit's failure: that is an `Outcome`).
+//!
+//! Every user-facing problem with a location is a [`Diagnostic`], rendered the
+//! way rustc and just do: message, `--> file:line:col`, the line, a caret and a
+//! hint. Exit codes live in one table: [`Error::exit_code`].
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The source text a diagnostic points into.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+}
+
+/// A message about user input, with an optional location and hint.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub message: String,
+    pub source: Option<Source>,
+    pub span: Option<Range<usize>>,
+    /// Printed under the caret.
+    pub label: Option<String>,
+    /// Printed as `= help: ...` after the snippet.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            source: None,
+            span: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, source: &Source, span: Range<usize>) -> Self {
+        self.source = Some(source.clone());
+        self.span = Some(span);
+        self
+    }
+
+    pub fn in_file(mut self, source: &Source) -> Self {
+        self.source = Some(source.clone());
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        match (&self.source, &self.span) {
+            (Some(src), Some(span)) => {
+                let text = &*src.text;
+                let (line, col) = Diagnostic::line_col(text, span.start);
+                let line_start = floor_char_boundary(text, span.start.min(text.len()));
+                let line_start = text[..line_start].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = text[line_start..]
+                    .find('\n')
+                    .map_or(text.len(), |i| line_start + i);
+                let line_text = text[line_start..line_end].trim_end_matches('\r');
+                // Very long lines (minified or generated input) are cut so the
+                // caret stays readable.
+                let shown: String = line_text.chars().take(200).collect();
+                let width = line.to_string().len();
+                let pad = " ".repeat(width);
+                write!(f, "\n{pad}--> {}:{line}:{col}", src.path.display())?;
+                write!(f, "\n{pad} |\n{line} | {shown}")?;
+                let caret_start = col - 1;
+                let span_chars = {
+                    let end = floor_char_boundary(text, span.end.min(line_end).max(span.start));
+                    let start = floor_char_boundary(text, span.start.min(text.len()));
+                    text[start..end].chars().count().max(1)
+                };
+                let caret_len = span_chars.min(shown.chars().count().saturating_sub(caret_start).max(1));
+                let indent: String = shown
+                    .chars()
+                    .take(caret_start)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                write!(f, "\n{pad} | {indent}{}", "^".repeat(caret_len))?;
+                if let Some(label) = &self.label {
+                    write!(f, " {label}")?;
+                }
+            }
+            (Some(src), None) => {
+                write!(f, "\n --> {}", src.path.display())?;
+                if let Some(label) = &self.label {
+                    write!(f, "\n  = note: {label}")?;
+                }
+            }
+            _ => {
+                if let Some(label) = &self.label {
+                    write!(f, "\n  = note: {label}")?;
+                }
+            }
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that stops jobrun itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A manifest or plan problem: nothing ran.
+    #[error("{0}")]
+    Manifest(Box<Diagnostic>),
+    /// Bad command-line usage: nothing ran.
+    #[error("error: {0}")]
+    Usage(String),
+    /// jobrun could not do its own I/O (state dir, report files, ...).
+    #[error("error: {context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error (see docs/exit-codes in README).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Manifest(_) | Error::Usage(_) => 2,
+            Error::Io { .. } => 3,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Self {
+        Error::Manifest(Box::new(d))
+    }
+}
+
+/// Suggest the closest candidate for a misspelt name, if any is close enough.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_caret_under_span() {
+        let src = Source {
+            path: "jobs/x.toml".into(),
+            text: "[job]\nworker = 8\n".into(),
+        };
+        let d = Diagnostic::new("unknown key `worker` in [job]")
+            .at(&src, 6..12)
+            .label("did you mean `workers`?");
+        assert_eq!(
+            d.to_string(),
+            "error: unknown key `worker` in [job]\n --> jobs/x.toml:2:1\n  |\n2 | worker = 8\n  | ^^^^^^ did you mean `workers`?"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        assert_eq!(Diagnostic::line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(Diagnostic::line_col("", 5), (1, 1));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("worker", ["workers", "name"]), Some("workers"));
+        assert_eq!(did_you_mean("zzz", ["workers", "name"]), None);
+    }
+}

@@ -1,0 +1,185 @@
+//! The manifest's shape (SPEC section 1). Serde field names equal manifest keys;
+//! `deny_unknown_fields` everywhere so a typo is an error, never ignored.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{DurationValue, MaxFailures, Workers};
+
+/// A jobrun job file (manifest v1).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "jobrun manifest")]
+pub struct Manifest {
+    /// Accepted and ignored, for editors that look for it.
+    #[serde(rename = "$schema", default)]
+    pub schema: Option<String>,
+    /// Job-wide settings.
+    #[serde(default)]
+    pub job: Job,
+    /// Named strings usable in templates as `{name}`; overridable with `--var name=value`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, ScalarSchema>")]
+    pub vars: IndexMap<String, Spanned<toml::Value>>,
+    /// The tasks, in plan order.
+    #[serde(default, rename = "task")]
+    #[schemars(rename = "task")]
+    pub tasks: Vec<Task>,
+}
+
+/// `[job]`: settings for the whole run.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// The job's name (default: the manifest's file stem).
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+    /// Units run at once (default "auto"); `-j` overrides.
+    pub workers: Option<Workers>,
+    /// What happens when `max_failures` is reached (default "abort").
+    pub on_failure: Option<OnFailure>,
+    /// Failed units tolerated before `on_failure` fires (default 1).
+    pub max_failures: Option<MaxFailures>,
+    /// Extra attempts per unit (default 0).
+    pub retries: Option<u32>,
+    /// Delay before retry k is retry_delay * 2^(k-1), capped at one minute (default "1s").
+    pub retry_delay: Option<DurationValue>,
+    /// Time limit per attempt (default: none).
+    pub timeout: Option<DurationValue>,
+    /// Time between SIGTERM and SIGKILL (default "5s").
+    pub kill_grace: Option<DurationValue>,
+    /// The command that runs a task's `shell` string (default ["sh", "-c"]).
+    #[schemars(with = "Option<Vec<String>>", length(min = 1))]
+    pub shell: Option<Spanned<Vec<String>>>,
+    /// Working directory, relative to the manifest's folder (default ".").
+    #[schemars(with = "Option<String>")]
+    pub dir: Option<Spanned<String>>,
+    /// Added to every unit's environment; values are templates.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub env: IndexMap<String, Spanned<String>>,
+    /// Which unit output is printed (default "failed").
+    pub output: Option<OutputMode>,
+    /// With output = "all": print blocks in plan order.
+    pub keep_order: Option<bool>,
+    /// Journal and logs, relative to the manifest's folder (default ".jobrun").
+    #[schemars(with = "Option<String>")]
+    pub state_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Start nothing new; running units finish.
+    #[default]
+    Abort,
+    /// Everything that does not depend on a failure still runs.
+    Continue,
+    /// As abort, and running units are terminated.
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// A failed unit's output tail, as a block.
+    #[default]
+    Failed,
+    /// Every unit's output as a block when it ends.
+    All,
+    /// Lines as they come, prefixed with the unit id.
+    Line,
+    /// No unit output.
+    None,
+}
+
+/// `[[task]]`: one command, expanded over its matrix into units.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Unique name, [A-Za-z0-9_-]+.
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub name: Spanned<String>,
+    /// Value sources, combined as a cartesian product in declaration order.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, MatrixSourceSchema>")]
+    pub matrix: IndexMap<String, Spanned<toml::Value>>,
+    /// GitHub Actions `include`: extend matching combinations or add new ones.
+    #[serde(default)]
+    #[schemars(with = "Vec<IndexMap<String, ScalarSchema>>")]
+    pub include: Vec<Spanned<IndexMap<String, Spanned<toml::Value>>>>,
+    /// GitHub Actions `exclude`: remove matching combinations.
+    #[serde(default)]
+    #[schemars(with = "Vec<IndexMap<String, ScalarSchema>>")]
+    pub exclude: Vec<Spanned<IndexMap<String, Spanned<toml::Value>>>>,
+    /// The argv, one template per element; no shell involved.
+    #[schemars(with = "Option<Vec<String>>", length(min = 1))]
+    pub run: Option<Spanned<Vec<Spanned<String>>>>,
+    /// One command string run by `job.shell`; substituted values are shell-quoted.
+    #[schemars(with = "Option<String>")]
+    pub shell: Option<Spanned<String>>,
+    /// Files the unit reads (fingerprinted).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub inputs: Vec<Spanned<String>>,
+    /// Files the unit writes (checked for up-to-date, removed on failure).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub outputs: Vec<Spanned<String>>,
+    /// Tasks whose matching units must succeed first.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub needs: Vec<Spanned<String>>,
+    /// Overrides `job.retries`.
+    pub retries: Option<u32>,
+    /// Overrides `job.retry_delay`.
+    pub retry_delay: Option<DurationValue>,
+    /// Overrides `job.timeout`.
+    pub timeout: Option<DurationValue>,
+    /// Added to the job's env; values are templates.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub env: IndexMap<String, Spanned<String>>,
+    /// Working directory, relative to the job's dir; a template.
+    #[schemars(with = "Option<String>")]
+    pub dir: Option<Spanned<String>>,
+    /// Failures are reported but count neither toward max_failures nor the exit code.
+    pub allow_failure: Option<bool>,
+    /// Exit codes that mean success (default [0]).
+    pub ok_codes: Option<Vec<i32>>,
+}
+
+/// Schema-only: a string, integer, float or boolean.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum ScalarSchema {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+}
+
+/// Schema-only: the value sources of `matrix.KEY`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum MatrixSourceSchema {
+    /// Literal values.
+    Values(Vec<ScalarSchema>),
+    /// Matching paths relative to the job dir, sorted bytewise.
+    Glob {
+        glob: String,
+        #[serde(default)]
+        allow_empty: bool,
+    },
+    /// The non-empty lines of a file.
+    Lines { lines: String },
+    /// Integers START..END, END exclusive.
+    Range {
+        #[schemars(length(equal = 2))]
+        range: Vec<i64>,
+    },
+}

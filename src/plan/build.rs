@@ -1,0 +1,524 @@
+//! Manifest -> Plan: defaults, vars, matrix expansion, templates, ids, needs.
+//! Pure and deterministic: the same manifest and files give the same plan.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::graph;
+use super::matrix::{self, Scope};
+use super::template::{Lookup, Slot, Template, TemplateError};
+use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
+use super::value::Value;
+use crate::error::{Diagnostic, Error, Source, did_you_mean};
+use crate::manifest::{Loaded, Task};
+
+/// Options that change the plan.
+#[derive(Debug, Default, Clone)]
+pub struct PlanOptions {
+    /// `--var key=value`, applied over `[vars]`.
+    pub vars: Vec<(String, String)>,
+}
+
+/// Build the plan for a loaded manifest located at `loaded.source.path`.
+pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
+    let m = &loaded.manifest;
+    let src = &loaded.source;
+    let manifest_dir = match src.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let manifest_dir = std::fs::canonicalize(&manifest_dir).map_err(|e| {
+        Diagnostic::new(format!("cannot open the manifest's folder `{}`: {e}", manifest_dir.display()))
+    })?;
+
+    let name = match &m.job.name {
+        Some(n) => {
+            check_job_name(n.get_ref()).map_err(|msg| Diagnostic::new(msg).at(src, n.span()))?;
+            n.get_ref().clone()
+        }
+        None => {
+            let stem = src.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            check_job_name(&stem).map_err(|msg| {
+                Diagnostic::new(msg)
+                    .in_file(src)
+                    .help("the job is named after the file; set `name = \"...\"` in [job]")
+            })?;
+            stem
+        }
+    };
+
+    let dir = match &m.job.dir {
+        Some(d) => {
+            let joined = manifest_dir.join(d.get_ref());
+            std::fs::canonicalize(&joined).map_err(|e| {
+                Diagnostic::new(format!("job dir `{}` cannot be used: {e}", d.get_ref()))
+                    .at(src, d.span())
+                    .help("`dir` is relative to the manifest's folder and must exist")
+            })?
+        }
+        None => manifest_dir.clone(),
+    };
+    let state_dir = match &m.job.state_dir {
+        Some(d) if d.get_ref().trim().is_empty() => {
+            return Err(Diagnostic::new("`state_dir` is empty").at(src, d.span()).into());
+        }
+        Some(d) => manifest_dir.join(d.get_ref()),
+        None => manifest_dir.join(".jobrun"),
+    };
+    let shell = match &m.job.shell {
+        Some(s) if s.get_ref().is_empty() || s.get_ref()[0].is_empty() => {
+            return Err(Diagnostic::new("`shell` must name a program")
+                .at(src, s.span())
+                .help("for example `shell = [\"bash\", \"-c\"]`")
+                .into());
+        }
+        Some(s) => s.get_ref().clone(),
+        None => vec!["sh".into(), "-c".into()],
+    };
+    let job = JobSettings {
+        name,
+        workers: m.job.workers.unwrap_or_default(),
+        on_failure: m.job.on_failure.unwrap_or_default(),
+        max_failures: m.job.max_failures.unwrap_or_default(),
+        kill_grace: m.job.kill_grace.map_or(Duration::from_secs(5), |d| d.0),
+        shell,
+        output: m.job.output.unwrap_or_default(),
+        keep_order: m.job.keep_order.unwrap_or(false),
+        state_dir,
+        dir,
+    };
+
+    // Vars, then --var overrides.
+    let mut var_names: Vec<String> = Vec::new();
+    let mut var_values: Vec<Value> = Vec::new();
+    for (k, v) in &m.vars {
+        check_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
+        let value = match v.get_ref() {
+            toml::Value::String(s) => Value::from(s.as_str()),
+            toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
+            toml::Value::Float(f) => Value::from(f.to_string().as_str()),
+            toml::Value::Boolean(b) => Value::from(b.to_string().as_str()),
+            other => {
+                return Err(Diagnostic::new(format!(
+                    "var `{k}` must be a string, integer, float or boolean, not {}",
+                    other.type_str()
+                ))
+                .at(src, v.span())
+                .into());
+            }
+        };
+        var_names.push(k.clone());
+        var_values.push(value);
+    }
+    for (k, v) in &options.vars {
+        match var_names.iter().position(|n| n == k) {
+            Some(i) => var_values[i] = Value::from(v.as_str()),
+            None => {
+                let hint = match did_you_mean(k, var_names.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if var_names.is_empty() => "the manifest declares no [vars]".to_owned(),
+                    None => format!("declared vars: {}", quoted(&var_names)),
+                };
+                return Err(Error::Usage(format!("`--var {k}=...` names no var in [vars]; {hint}")));
+            }
+        }
+    }
+
+    if m.tasks.is_empty() {
+        return Err(Diagnostic::new("the manifest has no task")
+            .in_file(src)
+            .help("add one:\n\n      [[task]]\n      name = \"hello\"\n      run = [\"echo\", \"hello\"]")
+            .into());
+    }
+
+    let mut tasks: Vec<TaskPlan> = Vec::with_capacity(m.tasks.len());
+    let mut units: Vec<Unit> = Vec::new();
+    let mut seen_tasks: HashSet<&str> = HashSet::new();
+    for (ti, task) in m.tasks.iter().enumerate() {
+        let tname = task.name.get_ref();
+        check_task_name(tname).map_err(|msg| Diagnostic::new(msg).at(src, task.name.span()))?;
+        if !seen_tasks.insert(tname) {
+            return Err(Diagnostic::new(format!("duplicate task name `{tname}`"))
+                .at(src, task.name.span())
+                .help("task names must be unique")
+                .into());
+        }
+        let cx = StaticCx {
+            vars: &var_values,
+            job: &job.name,
+            task: tname,
+        };
+        let static_scope = |name: &str| -> Result<Slot, Option<String>> {
+            static_slot(name, &var_names).ok_or_else(|| {
+                Some(format!(
+                    "here only vars, `env.NAME`, `job.name` and `task.name` are known{}",
+                    suggest(name, var_names.iter().map(String::as_str))
+                ))
+            })
+        };
+        let parse_static = |text: &str, span: Range<usize>, field: &str| {
+            Template::parse(text, &static_scope).map_err(|e| template_diag(src, tname, field, text, span, e))
+        };
+        let scope = Scope {
+            source: src,
+            job_dir: &job.dir,
+            task: tname,
+            lookup: &cx,
+            parse: &parse_static,
+        };
+        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude)?;
+        for k in &exp.keys {
+            if var_names.contains(k) {
+                return Err(Diagnostic::new(format!(
+                    "task `{tname}`: matrix key `{k}` has the same name as a var"
+                ))
+                .at(src, task.name.span())
+                .help("rename one of them, so `{name}` in a template is never ambiguous")
+                .into());
+            }
+        }
+
+        let keys = exp.keys.clone();
+        let resolve = |name: &str| -> Result<Slot, Option<String>> {
+            if let Some(k) = keys.iter().position(|k| k == name) {
+                return Ok(Slot::Key(k));
+            }
+            match name {
+                "unit.id" => return Ok(Slot::UnitId),
+                "unit.index" => return Ok(Slot::UnitIndex),
+                "worker" => return Ok(Slot::Worker),
+                _ => {}
+            }
+            static_slot(name, &var_names).ok_or_else(|| {
+                let known = keys
+                    .iter()
+                    .chain(&var_names)
+                    .map(String::as_str)
+                    .chain(["job.name", "task.name", "unit.id", "unit.index", "worker"]);
+                Some(format!(
+                    "known names: vars, matrix keys, `env.NAME`, `job.name`, `task.name`, `unit.id`, `unit.index`, `worker`{}",
+                    suggest(name, known)
+                ))
+            })
+        };
+        let parse = |s: &Spanned<String>, field: &str| {
+            Template::parse(s.get_ref(), &resolve)
+                .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
+        };
+
+        let command = match (&task.run, &task.shell) {
+            (Some(run), None) => {
+                if run.get_ref().is_empty() {
+                    return Err(Diagnostic::new(format!("task `{tname}`: `run` is empty"))
+                        .at(src, run.span())
+                        .help("`run` is the argv: a program and its arguments, like [\"echo\", \"hi\"]")
+                        .into());
+                }
+                CommandTemplate::Run(run.get_ref().iter().map(|a| parse(a, "run")).collect::<Result<_, _>>()?)
+            }
+            (None, Some(sh)) => CommandTemplate::Shell(parse(sh, "shell")?),
+            (Some(run), Some(_)) => {
+                return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
+                    .at(src, run.span())
+                    .help("keep one: `run` is an argv (no shell), `shell` is one string run by `job.shell`")
+                    .into());
+            }
+            (None, None) => {
+                return Err(Diagnostic::new(format!("task `{tname}` has neither `run` nor `shell`"))
+                    .at(src, task.name.span())
+                    .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
+                    .into());
+            }
+        };
+        let inputs = task.inputs.iter().map(|s| parse(s, "inputs")).collect::<Result<Vec<_>, _>>()?;
+        let outputs = task.outputs.iter().map(|s| parse(s, "outputs")).collect::<Result<Vec<_>, _>>()?;
+        let mut env = Vec::new();
+        for (k, v) in m.job.env.iter().chain(&task.env) {
+            check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
+            let t = parse(v, "env")?;
+            env.retain(|(name, _): &(String, Template)| name != k);
+            env.push((k.clone(), t));
+        }
+        let dir = task.dir.as_ref().map(|d| parse(d, "dir")).transpose()?;
+        if let Some(codes) = &task.ok_codes
+            && codes.is_empty()
+        {
+            return Err(Diagnostic::new(format!("task `{tname}`: `ok_codes` is empty"))
+                .at(src, task.name.span())
+                .help("list the exit codes that mean success, like [0, 1]")
+                .into());
+        }
+
+        // Keys only some includes set must be set for every unit whose templates use them.
+        check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
+
+        let start = units.len();
+        for combo in exp.combos {
+            let id = unit_id(tname, &exp.keys, exp.declared, &combo.values, combo.own_keys.as_deref());
+            units.push(Unit {
+                task: ti as u32,
+                id: id.into_boxed_str(),
+                values: combo.values,
+                needs: Box::new([]),
+            });
+        }
+        tasks.push(TaskPlan {
+            name: tname.clone(),
+            keys: exp.keys,
+            declared: exp.declared,
+            command,
+            inputs,
+            outputs,
+            env,
+            dir,
+            retries: task.retries.or(m.job.retries).unwrap_or(0),
+            retry_delay: task.retry_delay.or(m.job.retry_delay).map_or(Duration::from_secs(1), |d| d.0),
+            timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
+            allow_failure: task.allow_failure.unwrap_or(false),
+            ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
+            needs: Vec::new(),
+            units: start..units.len(),
+        });
+    }
+
+    // Unique ids.
+    {
+        let mut ids: HashSet<&str> = HashSet::with_capacity(units.len());
+        for u in &units {
+            if !ids.insert(&u.id) {
+                let task = &m.tasks[u.task as usize];
+                return Err(Diagnostic::new(format!("duplicate unit id `{}`", u.id))
+                    .at(src, task.name.span())
+                    .help("two combinations render the same id; make the matrix values (or include entries) distinct")
+                    .into());
+            }
+        }
+    }
+
+    // needs
+    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    for (ti, task) in m.tasks.iter().enumerate() {
+        let mut needs = Vec::new();
+        for n in &task.needs {
+            let Some(i) = names.iter().position(|x| x == n.get_ref()) else {
+                let mut d = Diagnostic::new(format!(
+                    "task `{}` needs `{}`, which is not a task",
+                    task.name.get_ref(),
+                    n.get_ref()
+                ))
+                .at(src, n.span());
+                d = match did_you_mean(n.get_ref(), names.iter().copied()) {
+                    Some(s) => d.label(format!("did you mean `{s}`?")),
+                    None => d.label("unknown task"),
+                };
+                return Err(d.help(format!("tasks: {}", quoted(&names))).into());
+            };
+            if !needs.contains(&i) {
+                needs.push(i);
+            }
+        }
+        tasks[ti].needs = needs;
+    }
+    if let Some(cycle) = graph::find_cycle(&tasks) {
+        let path = cycle.iter().map(|&t| format!("`{}`", tasks[t].name)).collect::<Vec<_>>().join(" -> ");
+        let first = &m.tasks[cycle[0]];
+        let span = first
+            .needs
+            .iter()
+            .find(|n| *n.get_ref() == tasks[cycle[1]].name)
+            .map_or(first.name.span(), |n| n.span());
+        return Err(Diagnostic::new(format!("dependency cycle: {path}"))
+            .at(src, span)
+            .help("a task cannot wait for itself, directly or through others; remove one of these `needs`")
+            .into());
+    }
+    graph::link(&tasks, &mut units);
+
+    Ok(Plan {
+        job,
+        tasks,
+        units,
+        var_values,
+    })
+}
+
+/// `task` or `task[key=value,...]`.
+fn unit_id(task: &str, keys: &[String], declared: usize, values: &[Option<Value>], own: Option<&[u16]>) -> String {
+    let mut id = String::with_capacity(task.len() + 16 * declared.max(1));
+    id.push_str(task);
+    let mut first = true;
+    let mut push = |id: &mut String, k: usize| {
+        if let Some(v) = &values[k] {
+            id.push(if first { '[' } else { ',' });
+            first = false;
+            let _ = write!(id, "{}={}", keys[k], v.display());
+        }
+    };
+    match own {
+        Some(own) => own.iter().for_each(|&k| push(&mut id, k as usize)),
+        None => (0..declared).for_each(|k| push(&mut id, k)),
+    }
+    if !first {
+        id.push(']');
+    }
+    id
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_partial_keys(
+    src: &Source,
+    task: &Task,
+    exp: &matrix::Expansion,
+    command: &CommandTemplate,
+    inputs: &[Template],
+    outputs: &[Template],
+    env: &[(String, Template)],
+    dir: &Option<Template>,
+) -> Result<(), Diagnostic> {
+    let mut used: Vec<usize> = Vec::new();
+    let cmd: Vec<&Template> = match command {
+        CommandTemplate::Run(a) => a.iter().collect(),
+        CommandTemplate::Shell(s) => vec![s],
+    };
+    for t in cmd.into_iter().chain(inputs).chain(outputs).chain(env.iter().map(|(_, t)| t)).chain(dir) {
+        for s in t.slots() {
+            if let Slot::Key(k) = s
+                && !used.contains(k)
+            {
+                used.push(*k);
+            }
+        }
+    }
+    for c in &exp.combos {
+        for &k in &used {
+            if c.values[k].is_none() {
+                let id = unit_id(task.name.get_ref(), &exp.keys, exp.declared, &c.values, c.own_keys.as_deref());
+                return Err(Diagnostic::new(format!(
+                    "task `{}`: unit `{id}` has no value for `{}`, which its templates use",
+                    task.name.get_ref(),
+                    exp.keys[k]
+                ))
+                .at(src, task.name.span())
+                .help("an include added this unit without that key; give the key in that include entry"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names available everywhere: vars, env.NAME, job.name, task.name.
+fn static_slot(name: &str, vars: &[String]) -> Option<Slot> {
+    if let Some(i) = vars.iter().position(|v| v == name) {
+        return Some(Slot::Var(i));
+    }
+    match name {
+        "job.name" => Some(Slot::JobName),
+        "task.name" => Some(Slot::TaskName),
+        n => n
+            .strip_prefix("env.")
+            .filter(|e| !e.is_empty())
+            .map(|e| Slot::Env(e.to_owned())),
+    }
+}
+
+struct StaticCx<'a> {
+    vars: &'a [Value],
+    job: &'a str,
+    task: &'a str,
+}
+
+impl Lookup for StaticCx<'_> {
+    fn lookup(&self, slot: &Slot, out: &mut Vec<u8>) {
+        match slot {
+            Slot::Var(i) => out.extend_from_slice(self.vars[*i].as_bytes()),
+            Slot::JobName => out.extend_from_slice(self.job.as_bytes()),
+            Slot::TaskName => out.extend_from_slice(self.task.as_bytes()),
+            Slot::Env(n) => {
+                if let Some(v) = std::env::var_os(n) {
+                    out.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()));
+                }
+            }
+            // Not resolvable in a static scope; the parser never produces these here.
+            _ => {}
+        }
+    }
+}
+
+fn template_diag(src: &Source, task: &str, field: &str, text: &str, span: Range<usize>, e: TemplateError) -> Diagnostic {
+    // Point inside the string when the literal is written plainly (no escapes).
+    let raw = src.text.get(span.clone()).unwrap_or("");
+    let plain = raw.len() == text.len() + 2
+        && (raw.starts_with('"') || raw.starts_with('\''))
+        && &raw[1..raw.len() - 1] == text;
+    let at = if plain {
+        let start = span.start + 1 + e.offset;
+        start..start + e.len
+    } else {
+        span
+    };
+    let mut d = Diagnostic::new(format!("task `{task}`, field `{field}`: {}", e.message)).at(src, at);
+    if let Some(h) = e.hint {
+        d = d.help(h);
+    }
+    d
+}
+
+fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    match did_you_mean(name, known) {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    }
+}
+
+fn quoted<S: AsRef<str>>(names: &[S]) -> String {
+    names.iter().map(|n| format!("`{}`", n.as_ref())).collect::<Vec<_>>().join(", ")
+}
+
+fn check_name(k: &str) -> Result<(), String> {
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(format!("invalid var name `{k}`: use letters, digits, `_` and `-`"));
+    }
+    if matrix::RESERVED.contains(&k) {
+        return Err(format!("`{k}` is a reserved name; choose another var name"));
+    }
+    Ok(())
+}
+
+fn check_task_name(k: &str) -> Result<(), String> {
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(format!("invalid task name `{k}`: use letters, digits, `_` and `-`"));
+    }
+    Ok(())
+}
+
+fn check_job_name(k: &str) -> Result<(), String> {
+    if k.is_empty()
+        || k.starts_with('.')
+        || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err(format!(
+            "invalid job name `{k}`: use letters, digits, `_`, `-` and `.` (it names files in the state dir)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_env_name(k: &str) -> Result<(), String> {
+    if k.is_empty() || k.contains('=') || k.contains('\0') {
+        return Err(format!("invalid environment variable name `{k}`"));
+    }
+    Ok(())
+}
+
+/// The manifest's folder for a path as given on the command line.
+pub fn manifest_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,207 @@
+//! The plan's data: tasks, units, and rendering a unit's command.
+//!
+//! Units keep only their values; argv, env, dir, inputs and outputs are
+//! rendered on demand, so a million-unit plan costs little memory.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::template::{Lookup, Slot, Template};
+use super::value::Value;
+use crate::manifest::{MaxFailures, OnFailure, OutputMode, Workers};
+
+/// Job-wide settings after defaults.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub name: String,
+    pub workers: Workers,
+    pub on_failure: OnFailure,
+    pub max_failures: MaxFailures,
+    pub kill_grace: Duration,
+    pub shell: Vec<String>,
+    pub output: OutputMode,
+    pub keep_order: bool,
+    /// Absolute.
+    pub state_dir: PathBuf,
+    /// Absolute: the manifest's folder joined with `job.dir`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum CommandTemplate {
+    Run(Vec<Template>),
+    Shell(Template),
+}
+
+#[derive(Debug)]
+pub struct TaskPlan {
+    pub name: String,
+    /// Declared matrix keys, then keys only includes bring.
+    pub keys: Vec<String>,
+    pub declared: usize,
+    pub command: CommandTemplate,
+    pub inputs: Vec<Template>,
+    pub outputs: Vec<Template>,
+    /// Job env first, then the task's (later entries win).
+    pub env: Vec<(String, Template)>,
+    /// Relative to the job dir.
+    pub dir: Option<Template>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub timeout: Option<Duration>,
+    pub allow_failure: bool,
+    pub ok_codes: Vec<i32>,
+    /// Task indices this task needs.
+    pub needs: Vec<usize>,
+    /// The task's units: a contiguous range of the plan.
+    pub units: std::ops::Range<usize>,
+}
+
+#[derive(Debug)]
+pub struct Unit {
+    pub task: u32,
+    pub id: Box<str>,
+    /// One value per task key; None where an include-added unit lacks it.
+    pub values: Box<[Option<Value>]>,
+    /// Plan indices of the units this one waits for.
+    pub needs: Box<[u32]>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub job: JobSettings,
+    pub tasks: Vec<TaskPlan>,
+    pub units: Vec<Unit>,
+    pub var_values: Vec<Value>,
+}
+
+/// A unit's rendered command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Argv(Vec<OsString>),
+    /// The shell string; the program is `job.shell` followed by it.
+    Shell(OsString),
+}
+
+impl Plan {
+    pub fn task_of(&self, unit: usize) -> &TaskPlan {
+        &self.tasks[self.units[unit].task as usize]
+    }
+
+    fn cx(&self, unit: usize, worker: Option<usize>) -> UnitCx<'_> {
+        UnitCx {
+            plan: self,
+            unit,
+            worker,
+        }
+    }
+
+    /// The command of `unit`; `worker` is None when not running (plan output),
+    /// and `{worker}` then renders as itself.
+    pub fn command(&self, unit: usize, worker: Option<usize>) -> Command {
+        let cx = self.cx(unit, worker);
+        match &self.task_of(unit).command {
+            CommandTemplate::Run(argv) => Command::Argv(
+                argv.iter()
+                    .map(|t| OsString::from_vec(t.render(&cx, false)))
+                    .collect(),
+            ),
+            CommandTemplate::Shell(t) => Command::Shell(OsString::from_vec(t.render(&cx, true))),
+        }
+    }
+
+    /// The full argv to execute, with `job.shell` for shell tasks.
+    pub fn argv(&self, unit: usize, worker: Option<usize>) -> Vec<OsString> {
+        match self.command(unit, worker) {
+            Command::Argv(a) => a,
+            Command::Shell(s) => {
+                let mut a: Vec<OsString> = self.job.shell.iter().map(OsString::from).collect();
+                a.push(s);
+                a
+            }
+        }
+    }
+
+    /// The unit's working directory, relative to the job dir ("." for the job dir).
+    pub fn dir_rel(&self, unit: usize) -> PathBuf {
+        match &self.task_of(unit).dir {
+            Some(t) => PathBuf::from(OsString::from_vec(t.render(&self.cx(unit, None), false))),
+            None => PathBuf::from("."),
+        }
+    }
+
+    /// The unit's working directory, absolute.
+    pub fn dir(&self, unit: usize) -> PathBuf {
+        let rel = self.dir_rel(unit);
+        if rel == Path::new(".") {
+            self.job.dir.clone()
+        } else {
+            self.job.dir.join(rel)
+        }
+    }
+
+    pub fn env(&self, unit: usize, worker: Option<usize>) -> Vec<(String, OsString)> {
+        let cx = self.cx(unit, worker);
+        self.task_of(unit)
+            .env
+            .iter()
+            .map(|(k, t)| (k.clone(), OsString::from_vec(t.render(&cx, false))))
+            .collect()
+    }
+
+    /// Input or output paths, relative to the unit's dir.
+    pub fn paths(&self, unit: usize, templates: &[Template]) -> Vec<PathBuf> {
+        let cx = self.cx(unit, None);
+        templates
+            .iter()
+            .map(|t| PathBuf::from(OsString::from_vec(t.render(&cx, false))))
+            .collect()
+    }
+
+    /// Does any template of this task use `{worker}`? Then it renders per start.
+    pub fn uses_worker(&self, task: usize) -> bool {
+        let t = &self.tasks[task];
+        let cmd: Box<dyn Iterator<Item = &Template>> = match &t.command {
+            CommandTemplate::Run(a) => Box::new(a.iter()),
+            CommandTemplate::Shell(s) => Box::new(std::iter::once(s)),
+        };
+        cmd.chain(t.env.iter().map(|(_, t)| t))
+            .any(|t| t.slots().any(|s| *s == Slot::Worker))
+    }
+}
+
+/// Template lookups for one unit.
+pub struct UnitCx<'a> {
+    plan: &'a Plan,
+    unit: usize,
+    worker: Option<usize>,
+}
+
+impl Lookup for UnitCx<'_> {
+    fn lookup(&self, slot: &Slot, out: &mut Vec<u8>) {
+        let unit = &self.plan.units[self.unit];
+        match slot {
+            Slot::Var(i) => out.extend_from_slice(self.plan.var_values[*i].as_bytes()),
+            Slot::Key(k) => {
+                if let Some(Some(v)) = unit.values.get(*k) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+            Slot::Env(name) => {
+                if let Some(v) = std::env::var_os(name) {
+                    out.extend_from_slice(&v.into_vec());
+                }
+            }
+            Slot::JobName => out.extend_from_slice(self.plan.job.name.as_bytes()),
+            Slot::TaskName => out.extend_from_slice(self.plan.task_of(self.unit).name.as_bytes()),
+            Slot::UnitId => out.extend_from_slice(unit.id.as_bytes()),
+            Slot::UnitIndex => out.extend_from_slice(self.unit.to_string().as_bytes()),
+            Slot::Worker => match self.worker {
+                Some(w) => out.extend_from_slice(w.to_string().as_bytes()),
+                None => out.extend_from_slice(b"{worker}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! A matrix or var value: raw bytes, because file names need not be UTF-8.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An immutable byte string, cheap to clone (shared by every unit using it).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Value(Arc<[u8]>);
+
+impl Value {
+    pub fn new(bytes: &[u8]) -> Self {
+        Value(Arc::from(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_os_str(&self) -> &OsStr {
+        OsStr::from_bytes(&self.0)
+    }
+
+    /// The value for display: UTF-8 as is, every other byte and every control
+    /// character escaped, so the result is one line and never ambiguous about
+    /// which bytes the value holds.
+    pub fn display(&self) -> Cow<'_, str> {
+        display_bytes(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.display())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::new(s.as_bytes())
+    }
+}
+
+/// See [`Value::display`].
+pub fn display_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes)
+        && !s.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Path accessors usable in templates: `{file.stem}` and so on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accessor {
+    /// File name: `a/b.tar.gz` -> `b.tar.gz`.
+    Name,
+    /// Name without its last extension: `b.tar`.
+    Stem,
+    /// Last extension without the dot: `gz` (empty if none).
+    Ext,
+    /// Parent folder: `a` (`.` if none).
+    Dir,
+    /// Path without its last extension: `a/b.tar`.
+    NoExt,
+}
+
+impl Accessor {
+    pub const ALL: [(&'static str, Accessor); 5] = [
+        ("name", Accessor::Name),
+        ("stem", Accessor::Stem),
+        ("ext", Accessor::Ext),
+        ("dir", Accessor::Dir),
+        ("noext", Accessor::NoExt),
+    ];
+
+    pub fn parse(s: &str) -> Option<Accessor> {
+        Accessor::ALL.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
+    }
+
+    pub fn apply<'a>(self, v: &'a [u8]) -> &'a [u8] {
+        let path = Path::new(OsStr::from_bytes(v));
+        match self {
+            Accessor::Name => path.file_name().map_or(b"", |n| n.as_bytes()),
+            Accessor::Stem => path.file_stem().map_or(b"", |n| n.as_bytes()),
+            Accessor::Ext => path.extension().map_or(b"", |n| n.as_bytes()),
+            Accessor::Dir => match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.as_os_str().as_bytes(),
+                _ => b".",
+            },
+            Accessor::NoExt => match path.extension() {
+                // The extension is a suffix of the bytes after a final `.`.
+                Some(ext) => {
+                    let trimmed = v.strip_suffix(b"/").unwrap_or(v);
+                    &trimmed[..trimmed.len() - ext.len() - 1]
+                }
+                None => v,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors() {
+        let cases: &[(&[u8], &[u8], &[u8], &[u8], &[u8], &[u8])] = &[
+            // value, name, stem, ext, dir, noext
+            (b"a/b.tar.gz", b"b.tar.gz", b"b.tar", b"gz", b"a", b"a/b.tar"),
+            (b"b.jpg", b"b.jpg", b"b", b"jpg", b".", b"b"),
+            (b"x/y/z", b"z", b"z", b"", b"x/y", b"x/y/z"),
+            (b".bashrc", b".bashrc", b".bashrc", b"", b".", b".bashrc"),
+            (b"/abs/p.q", b"p.q", b"p", b"q", b"/abs", b"/abs/p"),
+            (b"d/a b.jpg", b"a b.jpg", b"a b", b"jpg", b"d", b"d/a b"),
+            (b"d/\xff\xfe.png", b"\xff\xfe.png", b"\xff\xfe", b"png", b"d", b"d/\xff\xfe"),
+            (b"64", b"64", b"64", b"", b".", b"64"),
+        ];
+        for (v, name, stem, ext, dir, noext) in cases {
+            assert_eq!(Accessor::Name.apply(v), *name);
+            assert_eq!(Accessor::Stem.apply(v), *stem);
+            assert_eq!(Accessor::Ext.apply(v), *ext);
+            assert_eq!(Accessor::Dir.apply(v), *dir);
+            assert_eq!(Accessor::NoExt.apply(v), *noext);
+        }
+    }
+
+    #[test]
+    fn display_escapes_only_what_it_must() {
+        assert_eq!(display_bytes(b"a b.jpg"), "a b.jpg");
+        assert_eq!(display_bytes("é.jpg".as_bytes()), "é.jpg");
+        assert_eq!(display_bytes(b"a\nb"), "a\\nb");
+        assert_eq!(display_bytes(b"\xffx"), "\\xffx");
+        assert_eq!(display_bytes(b"a\\b"), "a\\\\b");
+    }
+}
