@@ -301,7 +301,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     }
 
     // needs
-    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     for (ti, task) in m.tasks.iter().enumerate() {
         let mut needs = Vec::new();
         for n in &task.needs {
@@ -312,7 +312,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                     n.get_ref()
                 ))
                 .at(src, n.span());
-                d = match did_you_mean(n.get_ref(), names.iter().copied()) {
+                d = match did_you_mean(n.get_ref(), names.iter().map(String::as_str)) {
                     Some(s) => d.label(format!("did you mean `{s}`?")),
                     None => d.label("unknown task"),
                 };

@@ -44,7 +44,7 @@ pub fn find_cycle(tasks: &[TaskPlan]) -> Option<Vec<usize>> {
 
 /// Fill every unit's `needs` with plan indices, in plan order.
 pub fn link(tasks: &[TaskPlan], units: &mut [Unit]) {
-    for (b, task) in tasks.iter().enumerate() {
+    for task in tasks.iter() {
         for &a in &task.needs {
             let needed = &tasks[a];
             // (key index in b, key index in a) for declared keys both have.
