@@ -104,7 +104,8 @@ impl fmt::Display for Diagnostic {
                     let start = floor_char_boundary(text, span.start.min(text.len()));
                     text[start..end].chars().count().max(1)
                 };
-                let caret_len = span_chars.min(shown.chars().count().saturating_sub(caret_start).max(1));
+                let caret_len =
+                    span_chars.min(shown.chars().count().saturating_sub(caret_start).max(1));
                 let indent: String = shown
                     .chars()
                     .take(caret_start)
@@ -176,7 +177,10 @@ impl From<Diagnostic> for Error {
 }
 
 /// Suggest the closest candidate for a misspelt name, if any is close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

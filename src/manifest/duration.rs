@@ -17,7 +17,9 @@ impl FromStr for DurationValue {
     fn from_str(s: &str) -> Result<Self, String> {
         humantime::parse_duration(s.trim())
             .map(DurationValue)
-            .map_err(|e| format!("invalid duration `{s}`: {e}; write it like `500ms`, `30s` or `10m`"))
+            .map_err(|e| {
+                format!("invalid duration `{s}`: {e}; write it like `500ms`, `30s` or `10m`")
+            })
     }
 }
 
@@ -70,7 +72,10 @@ mod tests {
             ("", None),
         ];
         for (input, ms) in cases {
-            let got = input.parse::<DurationValue>().ok().map(|d| d.0.as_millis() as u64);
+            let got = input
+                .parse::<DurationValue>()
+                .ok()
+                .map(|d| d.0.as_millis() as u64);
             assert_eq!(got, ms, "{input}");
         }
     }

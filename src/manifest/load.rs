@@ -61,7 +61,9 @@ pub fn parse(path: PathBuf, text: String) -> Result<Loaded, Error> {
 fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
     let raw = e.message().trim();
     let span = e.span();
-    let table = span.as_ref().map(|s| enclosing_table(&source.text, s.start));
+    let table = span
+        .as_ref()
+        .map(|s| enclosing_table(&source.text, s.start));
     let mut diag = if let Some((field, expected)) = parse_unknown_field(raw) {
         let place = table.map(|t| format!(" in {t}")).unwrap_or_default();
         let mut d = Diagnostic::new(format!("unknown key `{field}`{place}"));
@@ -100,7 +102,9 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
         d.help(format!("expected {}", expected.trim()))
     } else {
         let message = humanize(raw);
-        let key = span.as_ref().and_then(|s| key_before(&source.text, s.start));
+        let key = span
+            .as_ref()
+            .and_then(|s| key_before(&source.text, s.start));
         let message = match key {
             Some(k) if !message.contains(&format!("`{k}`")) => {
                 format!("invalid value for `{k}`: {message}")

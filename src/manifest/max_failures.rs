@@ -24,9 +24,7 @@ impl MaxFailures {
     pub fn threshold(self, units: usize) -> usize {
         match self {
             MaxFailures::Count(n) => n,
-            MaxFailures::Percent(p) => {
-                (units as u64 * u64::from(p)).div_ceil(100).max(1) as usize
-            }
+            MaxFailures::Percent(p) => (units as u64 * u64::from(p)).div_ceil(100).max(1) as usize,
         }
     }
 }

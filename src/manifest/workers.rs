@@ -7,19 +7,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `workers = 8 | "auto" | "50%"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Workers {
     Count(usize),
     /// One per CPU.
+    #[default]
     Auto,
     /// A percentage of the CPUs, at least one worker.
     Percent(u32),
-}
-
-impl Default for Workers {
-    fn default() -> Self {
-        Workers::Auto
-    }
 }
 
 impl Workers {

@@ -33,7 +33,10 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         _ => PathBuf::from("."),
     };
     let manifest_dir = std::fs::canonicalize(&manifest_dir).map_err(|e| {
-        Diagnostic::new(format!("cannot open the manifest's folder `{}`: {e}", manifest_dir.display()))
+        Diagnostic::new(format!(
+            "cannot open the manifest's folder `{}`: {e}",
+            manifest_dir.display()
+        ))
     })?;
 
     let name = match &m.job.name {
@@ -42,7 +45,11 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             n.get_ref().clone()
         }
         None => {
-            let stem = src.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = src
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             check_job_name(&stem).map_err(|msg| {
                 Diagnostic::new(msg)
                     .in_file(src)
@@ -65,7 +72,9 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     };
     let state_dir = match &m.job.state_dir {
         Some(d) if d.get_ref().trim().is_empty() => {
-            return Err(Diagnostic::new("`state_dir` is empty").at(src, d.span()).into());
+            return Err(Diagnostic::new("`state_dir` is empty")
+                .at(src, d.span())
+                .into());
         }
         Some(d) => manifest_dir.join(d.get_ref()),
         None => manifest_dir.join(".jobrun"),
@@ -124,7 +133,9 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                     None if var_names.is_empty() => "the manifest declares no [vars]".to_owned(),
                     None => format!("declared vars: {}", quoted(&var_names)),
                 };
-                return Err(Error::Usage(format!("`--var {k}=...` names no var in [vars]; {hint}")));
+                return Err(Error::Usage(format!(
+                    "`--var {k}=...` names no var in [vars]; {hint}"
+                )));
             }
         }
     }
@@ -162,7 +173,8 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             })
         };
         let parse_static = |text: &str, span: Range<usize>, field: &str| {
-            Template::parse(text, &static_scope).map_err(|e| template_diag(src, tname, field, text, span, e))
+            Template::parse(text, &static_scope)
+                .map_err(|e| template_diag(src, tname, field, text, span, e))
         };
         let scope = Scope {
             source: src,
@@ -219,7 +231,12 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                         .help("`run` is the argv: a program and its arguments, like [\"echo\", \"hi\"]")
                         .into());
                 }
-                CommandTemplate::Run(run.get_ref().iter().map(|a| parse(a, "run")).collect::<Result<_, _>>()?)
+                CommandTemplate::Run(
+                    run.get_ref()
+                        .iter()
+                        .map(|a| parse(a, "run"))
+                        .collect::<Result<_, _>>()?,
+                )
             }
             (None, Some(sh)) => CommandTemplate::Shell(parse(sh, "shell")?),
             (Some(run), Some(_)) => {
@@ -229,14 +246,24 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                     .into());
             }
             (None, None) => {
-                return Err(Diagnostic::new(format!("task `{tname}` has neither `run` nor `shell`"))
-                    .at(src, task.name.span())
-                    .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
-                    .into());
+                return Err(Diagnostic::new(format!(
+                    "task `{tname}` has neither `run` nor `shell`"
+                ))
+                .at(src, task.name.span())
+                .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
+                .into());
             }
         };
-        let inputs = task.inputs.iter().map(|s| parse(s, "inputs")).collect::<Result<Vec<_>, _>>()?;
-        let outputs = task.outputs.iter().map(|s| parse(s, "outputs")).collect::<Result<Vec<_>, _>>()?;
+        let inputs = task
+            .inputs
+            .iter()
+            .map(|s| parse(s, "inputs"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = task
+            .outputs
+            .iter()
+            .map(|s| parse(s, "outputs"))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut env = Vec::new();
         for (k, v) in m.job.env.iter().chain(&task.env) {
             check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
@@ -248,10 +275,12 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         if let Some(codes) = &task.ok_codes
             && codes.is_empty()
         {
-            return Err(Diagnostic::new(format!("task `{tname}`: `ok_codes` is empty"))
-                .at(src, task.name.span())
-                .help("list the exit codes that mean success, like [0, 1]")
-                .into());
+            return Err(
+                Diagnostic::new(format!("task `{tname}`: `ok_codes` is empty"))
+                    .at(src, task.name.span())
+                    .help("list the exit codes that mean success, like [0, 1]")
+                    .into(),
+            );
         }
 
         // Keys only some includes set must be set for every unit whose templates use them.
@@ -259,7 +288,13 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
 
         let start = units.len();
         for combo in exp.combos {
-            let id = unit_id(tname, &exp.keys, exp.declared, &combo.values, combo.own_keys.as_deref());
+            let id = unit_id(
+                tname,
+                &exp.keys,
+                exp.declared,
+                &combo.values,
+                combo.own_keys.as_deref(),
+            );
             units.push(Unit {
                 task: ti as u32,
                 id: id.into_boxed_str(),
@@ -277,7 +312,10 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             env,
             dir,
             retries: task.retries.or(m.job.retries).unwrap_or(0),
-            retry_delay: task.retry_delay.or(m.job.retry_delay).map_or(Duration::from_secs(1), |d| d.0),
+            retry_delay: task
+                .retry_delay
+                .or(m.job.retry_delay)
+                .map_or(Duration::from_secs(1), |d| d.0),
             timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
             allow_failure: task.allow_failure.unwrap_or(false),
             ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
@@ -325,7 +363,11 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         tasks[ti].needs = needs;
     }
     if let Some(cycle) = graph::find_cycle(&tasks) {
-        let path = cycle.iter().map(|&t| format!("`{}`", tasks[t].name)).collect::<Vec<_>>().join(" -> ");
+        let path = cycle
+            .iter()
+            .map(|&t| format!("`{}`", tasks[t].name))
+            .collect::<Vec<_>>()
+            .join(" -> ");
         let first = &m.tasks[cycle[0]];
         let span = first
             .needs
@@ -348,7 +390,13 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
 }
 
 /// `task` or `task[key=value,...]`.
-fn unit_id(task: &str, keys: &[String], declared: usize, values: &[Option<Value>], own: Option<&[u16]>) -> String {
+fn unit_id(
+    task: &str,
+    keys: &[String],
+    declared: usize,
+    values: &[Option<Value>],
+    own: Option<&[u16]>,
+) -> String {
     let mut id = String::with_capacity(task.len() + 16 * declared.max(1));
     id.push_str(task);
     let mut first = true;
@@ -385,7 +433,13 @@ fn check_partial_keys(
         CommandTemplate::Run(a) => a.iter().collect(),
         CommandTemplate::Shell(s) => vec![s],
     };
-    for t in cmd.into_iter().chain(inputs).chain(outputs).chain(env.iter().map(|(_, t)| t)).chain(dir) {
+    for t in cmd
+        .into_iter()
+        .chain(inputs)
+        .chain(outputs)
+        .chain(env.iter().map(|(_, t)| t))
+        .chain(dir)
+    {
         for s in t.slots() {
             if let Slot::Key(k) = s
                 && !used.contains(k)
@@ -397,7 +451,13 @@ fn check_partial_keys(
     for c in &exp.combos {
         for &k in &used {
             if c.values[k].is_none() {
-                let id = unit_id(task.name.get_ref(), &exp.keys, exp.declared, &c.values, c.own_keys.as_deref());
+                let id = unit_id(
+                    task.name.get_ref(),
+                    &exp.keys,
+                    exp.declared,
+                    &c.values,
+                    c.own_keys.as_deref(),
+                );
                 return Err(Diagnostic::new(format!(
                     "task `{}`: unit `{id}` has no value for `{}`, which its templates use",
                     task.name.get_ref(),
@@ -449,7 +509,14 @@ impl Lookup for StaticCx<'_> {
     }
 }
 
-fn template_diag(src: &Source, task: &str, field: &str, text: &str, span: Range<usize>, e: TemplateError) -> Diagnostic {
+fn template_diag(
+    src: &Source,
+    task: &str,
+    field: &str,
+    text: &str,
+    span: Range<usize>,
+    e: TemplateError,
+) -> Diagnostic {
     // Point inside the string when the literal is written plainly (no escapes).
     let raw = src.text.get(span.clone()).unwrap_or("");
     let plain = raw.len() == text.len() + 2
@@ -461,7 +528,8 @@ fn template_diag(src: &Source, task: &str, field: &str, text: &str, span: Range<
     } else {
         span
     };
-    let mut d = Diagnostic::new(format!("task `{task}`, field `{field}`: {}", e.message)).at(src, at);
+    let mut d =
+        Diagnostic::new(format!("task `{task}`, field `{field}`: {}", e.message)).at(src, at);
     if let Some(h) = e.hint {
         d = d.help(h);
     }
@@ -476,12 +544,22 @@ fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 fn quoted<S: AsRef<str>>(names: &[S]) -> String {
-    names.iter().map(|n| format!("`{}`", n.as_ref())).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_name(k: &str) -> Result<(), String> {
-    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(format!("invalid var name `{k}`: use letters, digits, `_` and `-`"));
+    if k.is_empty()
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "invalid var name `{k}`: use letters, digits, `_` and `-`"
+        ));
     }
     if matrix::RESERVED.contains(&k) {
         return Err(format!("`{k}` is a reserved name; choose another var name"));
@@ -490,8 +568,14 @@ fn check_name(k: &str) -> Result<(), String> {
 }
 
 fn check_task_name(k: &str) -> Result<(), String> {
-    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(format!("invalid task name `{k}`: use letters, digits, `_` and `-`"));
+    if k.is_empty()
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "invalid task name `{k}`: use letters, digits, `_` and `-`"
+        ));
     }
     Ok(())
 }
@@ -499,7 +583,9 @@ fn check_task_name(k: &str) -> Result<(), String> {
 fn check_job_name(k: &str) -> Result<(), String> {
     if k.is_empty()
         || k.starts_with('.')
-        || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     {
         return Err(format!(
             "invalid job name `{k}`: use letters, digits, `_`, `-` and `.` (it names files in the state dir)"

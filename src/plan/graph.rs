@@ -12,7 +12,12 @@ pub fn find_cycle(tasks: &[TaskPlan]) -> Option<Vec<usize>> {
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state = vec![0u8; tasks.len()];
     let mut stack: Vec<usize> = Vec::new();
-    fn visit(t: usize, tasks: &[TaskPlan], state: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+    fn visit(
+        t: usize,
+        tasks: &[TaskPlan],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         state[t] = 1;
         stack.push(t);
         for &n in &tasks[t].needs {
@@ -71,8 +76,10 @@ pub fn link(tasks: &[TaskPlan], units: &mut [Unit]) {
             let mut by_values: HashMap<Vec<&Value>, Vec<u32>> = HashMap::new();
             let mut partial: Vec<u32> = Vec::new();
             for i in range {
-                let vals: Option<Vec<&Value>> =
-                    shared.iter().map(|&(_, ka)| units[i].values[ka].as_ref()).collect();
+                let vals: Option<Vec<&Value>> = shared
+                    .iter()
+                    .map(|&(_, ka)| units[i].values[ka].as_ref())
+                    .collect();
                 match vals {
                     Some(v) => by_values.entry(v).or_default().push(i as u32),
                     None => partial.push(i as u32),
@@ -81,8 +88,10 @@ pub fn link(tasks: &[TaskPlan], units: &mut [Unit]) {
             // Clone the lookup result so `units` can be borrowed mutably below.
             let mut edges: Vec<Vec<u32>> = Vec::with_capacity(task.units.len());
             for ub in task.units.clone() {
-                let vals: Option<Vec<&Value>> =
-                    shared.iter().map(|&(kb, _)| units[ub].values[kb].as_ref()).collect();
+                let vals: Option<Vec<&Value>> = shared
+                    .iter()
+                    .map(|&(kb, _)| units[ub].values[kb].as_ref())
+                    .collect();
                 let mut e: Vec<u32> = match &vals {
                     Some(v) => by_values.get(v).cloned().unwrap_or_default(),
                     None => needed
@@ -112,10 +121,12 @@ pub fn link(tasks: &[TaskPlan], units: &mut [Unit]) {
 }
 
 fn agree(b: &Unit, a: &Unit, shared: &[(usize, usize)]) -> bool {
-    shared.iter().all(|&(kb, ka)| match (&b.values[kb], &a.values[ka]) {
-        (Some(x), Some(y)) => x == y,
-        _ => true,
-    })
+    shared
+        .iter()
+        .all(|&(kb, ka)| match (&b.values[kb], &a.values[ka]) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        })
 }
 
 fn extend(u: &mut Unit, more: &[u32]) {

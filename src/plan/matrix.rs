@@ -32,6 +32,9 @@ pub struct Expansion {
 }
 
 /// Everything expansion needs from the surrounding plan.
+/// Parses a template string found at a span, for a named field.
+pub type ParseFn<'a> = dyn Fn(&str, Range<usize>, &str) -> Result<Template, Diagnostic> + 'a;
+
 pub struct Scope<'a> {
     pub source: &'a Source,
     pub job_dir: &'a Path,
@@ -39,7 +42,7 @@ pub struct Scope<'a> {
     /// Renders templates that may use vars, env and job/task names only.
     pub lookup: &'a dyn Lookup,
     /// Parses such a template, mapping errors to diagnostics.
-    pub parse: &'a dyn Fn(&str, Range<usize>, &str) -> Result<Template, Diagnostic>,
+    pub parse: &'a ParseFn<'a>,
 }
 
 type Entry = Spanned<IndexMap<String, Spanned<toml::Value>>>;
@@ -55,11 +58,13 @@ pub fn expand(
     for (key, value) in matrix {
         check_key_name(scope, key, value.span())?;
         if key == "include" || key == "exclude" {
-            return Err(Diagnostic::new(format!("`matrix.{key}` is not a matrix key"))
-                .at(scope.source, value.span())
-                .help(format!(
-                    "write `{key} = [...]` at the task level (next to `matrix`), not inside it"
-                )));
+            return Err(
+                Diagnostic::new(format!("`matrix.{key}` is not a matrix key"))
+                    .at(scope.source, value.span())
+                    .help(format!(
+                        "write `{key} = [...]` at the task level (next to `matrix`), not inside it"
+                    )),
+            );
         }
         sources.push(source_values(scope, key, value)?);
         keys.push(key.clone());
@@ -69,7 +74,9 @@ pub fn expand(
     // Cartesian product, last key fastest.
     let mut combos: Vec<Combo> = Vec::new();
     if declared > 0 {
-        let total = sources.iter().try_fold(1usize, |acc, s| acc.checked_mul(s.len()));
+        let total = sources
+            .iter()
+            .try_fold(1usize, |acc, s| acc.checked_mul(s.len()));
         let Some(total) = total.filter(|t| *t <= 50_000_000) else {
             return Err(Diagnostic::new(format!(
                 "task `{}`: the matrix has more than 50,000,000 combinations",
@@ -119,11 +126,7 @@ pub fn expand(
             wanted.push((k, value));
         }
         let before = combos.len();
-        combos.retain(|c| {
-            !wanted
-                .iter()
-                .all(|(k, v)| c.values[*k].as_ref() == Some(v))
-        });
+        combos.retain(|c| !wanted.iter().all(|(k, v)| c.values[*k].as_ref() == Some(v)));
         if combos.len() == before {
             return Err(Diagnostic::new(format!(
                 "task `{}`: this exclude entry removes nothing",
@@ -158,7 +161,10 @@ pub fn expand(
         }
         let mut extended = false;
         for c in &mut combos[..originals] {
-            if matching.iter().all(|(k, v)| c.values[*k].as_ref() == Some(v)) {
+            if matching
+                .iter()
+                .all(|(k, v)| c.values[*k].as_ref() == Some(v))
+            {
                 extended = true;
                 for (k, v) in &extras {
                     c.values[*k] = Some(v.clone());
@@ -173,12 +179,26 @@ pub fn expand(
                 own.push(*k as u16);
             }
             // Declared keys keep declaration order in the id; extras follow in entry order.
-            own.sort_by_key(|k| if (*k as usize) < declared { (0, *k) } else { (1, 0) });
+            own.sort_by_key(|k| {
+                if (*k as usize) < declared {
+                    (0, *k)
+                } else {
+                    (1, 0)
+                }
+            });
             combos.push(Combo {
                 values: values.into_boxed_slice(),
                 own_keys: Some(own.into_boxed_slice()),
             });
         }
+    }
+    // No matrix: one unit, unless includes alone define the units (GitHub
+    // treats an include-only matrix as one job per entry).
+    if declared == 0 && combos.is_empty() {
+        combos.push(Combo {
+            values: Box::from([]),
+            own_keys: None,
+        });
     }
     Ok(Expansion {
         keys,
@@ -191,13 +211,20 @@ fn list(keys: &[String]) -> String {
     if keys.is_empty() {
         return "(none: the task has no matrix)".into();
     }
-    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub const RESERVED: [&str; 5] = ["env", "job", "task", "unit", "worker"];
 
 pub fn check_key_name(scope: &Scope<'_>, key: &str, span: Range<usize>) -> Result<(), Diagnostic> {
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(Diagnostic::new(format!("invalid matrix key `{key}`"))
             .at(scope.source, span)
             .help("keys are made of letters, digits, `_` and `-`, so templates can name them"));
@@ -205,7 +232,10 @@ pub fn check_key_name(scope: &Scope<'_>, key: &str, span: Range<usize>) -> Resul
     if RESERVED.contains(&key) {
         return Err(Diagnostic::new(format!("`{key}` is a reserved name"))
             .at(scope.source, span)
-            .help(format!("choose another key name; reserved: {}", RESERVED.join(", "))));
+            .help(format!(
+                "choose another key name; reserved: {}",
+                RESERVED.join(", ")
+            )));
     }
     Ok(())
 }
@@ -216,9 +246,11 @@ fn entry_values(
     what: &str,
 ) -> Result<Vec<(String, Value, Range<usize>)>, Diagnostic> {
     if entry.get_ref().is_empty() {
-        return Err(Diagnostic::new(format!("task `{}`: empty {what} entry", scope.task))
-            .at(scope.source, entry.span())
-            .help("give at least one `key = value`"));
+        return Err(
+            Diagnostic::new(format!("task `{}`: empty {what} entry", scope.task))
+                .at(scope.source, entry.span())
+                .help("give at least one `key = value`"),
+        );
     }
     entry
         .get_ref()
@@ -258,8 +290,11 @@ fn source_values(
     let values = match value.get_ref() {
         toml::Value::Array(items) => {
             if items.is_empty() {
-                return Err(err(format!("task `{}`: `matrix.{key}` has no values", scope.task))
-                    .help("give at least one value, or remove the key"));
+                return Err(err(format!(
+                    "task `{}`: `matrix.{key}` has no values",
+                    scope.task
+                ))
+                .help("give at least one value, or remove the key"));
             }
             items
                 .iter()
@@ -328,8 +363,10 @@ fn range_values(
         _ => None,
     };
     let Some((start, end)) = bounds else {
-        return Err(err(format!("`matrix.{key}.range` must be two integers `[START, END]`"))
-            .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
+        return Err(err(format!(
+            "`matrix.{key}.range` must be two integers `[START, END]`"
+        ))
+        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
     };
     if end <= start {
         return Err(err(format!(
@@ -338,9 +375,13 @@ fn range_values(
         .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
     }
     if end - start > 50_000_000 {
-        return Err(err(format!("`matrix.{key}.range` has more than 50,000,000 values")));
+        return Err(err(format!(
+            "`matrix.{key}.range` has more than 50,000,000 values"
+        )));
     }
-    Ok((start..end).map(|i| Value::from(i.to_string().as_str())).collect())
+    Ok((start..end)
+        .map(|i| Value::from(i.to_string().as_str()))
+        .collect())
 }
 
 fn glob_values(
@@ -353,8 +394,10 @@ fn glob_values(
     let t = (scope.parse)(pattern, span.clone(), "glob")?;
     let rendered = t.render(scope.lookup, false);
     let Ok(rendered) = String::from_utf8(rendered) else {
-        return Err(Diagnostic::new(format!("`matrix.{key}.glob` is not valid UTF-8 after substitution"))
-            .at(scope.source, span.clone()));
+        return Err(Diagnostic::new(format!(
+            "`matrix.{key}.glob` is not valid UTF-8 after substitution"
+        ))
+        .at(scope.source, span.clone()));
     };
     let absolute = Path::new(&rendered).is_absolute();
     let base = scope.job_dir.to_string_lossy();
@@ -376,8 +419,12 @@ fn glob_values(
     let mut values = Vec::new();
     for entry in paths {
         let path = entry.map_err(|e| {
-            Diagnostic::new(format!("cannot read `{}` while globbing: {}", e.path().display(), e.error()))
-                .at(scope.source, span.clone())
+            Diagnostic::new(format!(
+                "cannot read `{}` while globbing: {}",
+                e.path().display(),
+                e.error()
+            ))
+            .at(scope.source, span.clone())
         })?;
         let shown = if absolute {
             path.as_path()
@@ -408,9 +455,12 @@ fn lines_values(
     let rendered = t.render(scope.lookup, false);
     let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
     let bytes = std::fs::read(&path).map_err(|e| {
-        Diagnostic::new(format!("cannot read `matrix.{key}` lines file `{}`: {e}", path.display()))
-            .at(scope.source, span.clone())
-            .help("the path is relative to the job's dir")
+        Diagnostic::new(format!(
+            "cannot read `matrix.{key}` lines file `{}`: {e}",
+            path.display()
+        ))
+        .at(scope.source, span.clone())
+        .help("the path is relative to the job's dir")
     })?;
     let values: Vec<Value> = bytes
         .split(|b| *b == b'\n')
@@ -419,9 +469,12 @@ fn lines_values(
         .map(Value::new)
         .collect();
     if values.is_empty() && !allow_empty {
-        return Err(Diagnostic::new(format!("lines file `{}` has no non-empty line", path.display()))
-            .at(scope.source, span.clone())
-            .help("fill the file, or add `allow_empty = true`"));
+        return Err(Diagnostic::new(format!(
+            "lines file `{}` has no non-empty line",
+            path.display()
+        ))
+        .at(scope.source, span.clone())
+        .help("fill the file, or add `allow_empty = true`"));
     }
     Ok(values)
 }

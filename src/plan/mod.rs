@@ -7,10 +7,12 @@
 mod build;
 mod graph;
 mod matrix;
+mod select;
 pub mod template;
 mod unit;
 pub mod value;
 
 pub use build::{PlanOptions, build, manifest_dir};
+pub use select::select;
 pub use unit::{Command, CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
 pub use value::Value;

@@ -26,7 +26,10 @@ pub enum Slot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Literal(String),
-    Ref { slot: Slot, accessors: Vec<Accessor> },
+    Ref {
+        slot: Slot,
+        accessors: Vec<Accessor>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,14 +89,13 @@ impl Template {
                         return Err(unclosed(i));
                     }
                     let inner = &text[i + 1..close];
-                    let (slot, accessors) = resolve_ref(inner, resolve).map_err(|(msg, hint)| {
-                        TemplateError {
+                    let (slot, accessors) =
+                        resolve_ref(inner, resolve).map_err(|(msg, hint)| TemplateError {
                             offset: i,
                             len: close + 1 - i,
                             message: msg,
                             hint,
-                        }
-                    })?;
+                        })?;
                     if !lit.is_empty() {
                         segments.push(Segment::Literal(std::mem::take(&mut lit)));
                     }
@@ -192,7 +194,8 @@ fn resolve_ref(
         _ => 1,
     };
     let head = parts[..head_len].join(".");
-    let slot = resolve(&head).map_err(|hint| (format!("unknown name `{head}` in template"), hint))?;
+    let slot =
+        resolve(&head).map_err(|hint| (format!("unknown name `{head}` in template"), hint))?;
     let mut accessors = Vec::new();
     for acc in &parts[head_len..] {
         match Accessor::parse(acc) {
@@ -294,7 +297,10 @@ mod tests {
 
     #[test]
     fn quotes_values_in_shell_mode_only() {
-        assert_eq!(render("cat {evil} > out", true), "cat '$(touch pwned).jpg' > out");
+        assert_eq!(
+            render("cat {evil} > out", true),
+            "cat '$(touch pwned).jpg' > out"
+        );
         assert_eq!(render("echo {file.name}", true), "echo 'a b.tar.gz'");
         assert_eq!(render("echo {src}", true), "echo imgs");
     }

@@ -100,7 +100,7 @@ impl Accessor {
         Accessor::ALL.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
     }
 
-    pub fn apply<'a>(self, v: &'a [u8]) -> &'a [u8] {
+    pub fn apply(self, v: &[u8]) -> &[u8] {
         let path = Path::new(OsStr::from_bytes(v));
         match self {
             Accessor::Name => path.file_name().map_or(b"", |n| n.as_bytes()),
@@ -128,15 +128,30 @@ mod tests {
 
     #[test]
     fn accessors() {
-        let cases: &[(&[u8], &[u8], &[u8], &[u8], &[u8], &[u8])] = &[
+        type Case<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8], &'a [u8], &'a [u8]);
+        let cases: &[Case<'_>] = &[
             // value, name, stem, ext, dir, noext
-            (b"a/b.tar.gz", b"b.tar.gz", b"b.tar", b"gz", b"a", b"a/b.tar"),
+            (
+                b"a/b.tar.gz",
+                b"b.tar.gz",
+                b"b.tar",
+                b"gz",
+                b"a",
+                b"a/b.tar",
+            ),
             (b"b.jpg", b"b.jpg", b"b", b"jpg", b".", b"b"),
             (b"x/y/z", b"z", b"z", b"", b"x/y", b"x/y/z"),
             (b".bashrc", b".bashrc", b".bashrc", b"", b".", b".bashrc"),
             (b"/abs/p.q", b"p.q", b"p", b"q", b"/abs", b"/abs/p"),
             (b"d/a b.jpg", b"a b.jpg", b"a b", b"jpg", b"d", b"d/a b"),
-            (b"d/\xff\xfe.png", b"\xff\xfe.png", b"\xff\xfe", b"png", b"d", b"d/\xff\xfe"),
+            (
+                b"d/\xff\xfe.png",
+                b"\xff\xfe.png",
+                b"\xff\xfe",
+                b"png",
+                b"d",
+                b"d/\xff\xfe",
+            ),
             (b"64", b"64", b"64", b"", b".", b"64"),
         ];
         for (v, name, stem, ext, dir, noext) in cases {

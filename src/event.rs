@@ -1,0 +1,122 @@
+//! Events from `exec` to `report` (and the journal). `exec` never prints: it
+//! sends these, in the order things happen, on one channel.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::outcome::{CancelReason, Counts, Outcome};
+
+#[derive(Debug)]
+pub enum Event {
+    JobStarted {
+        /// Units that will be considered (selected by --only / --shard).
+        selected: usize,
+        /// Units in the plan.
+        total: usize,
+        workers: usize,
+        at: SystemTime,
+    },
+    UnitStarted {
+        unit: u32,
+        attempt: u32,
+        /// 1-based worker slot.
+        worker: u32,
+        at: SystemTime,
+    },
+    /// An attempt failed; another follows after `retry_in`.
+    AttemptFailed {
+        unit: u32,
+        attempt: u32,
+        end: AttemptEnd,
+        duration: Duration,
+        retry_in: Duration,
+    },
+    /// The run stops starting units (and maybe terminates running ones).
+    Cancelling {
+        reason: CancelReason,
+    },
+    UnitFinished(Box<Finished>),
+    JobFinished {
+        counts: Counts,
+        wall: Duration,
+        exit_code: i32,
+        cancel: Option<CancelReason>,
+    },
+}
+
+/// A unit's final record.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub unit: u32,
+    pub outcome: Outcome,
+    /// Attempts made (0 for units that never started).
+    pub attempts: u32,
+    /// How the last attempt ended, if one ran.
+    pub end: Option<AttemptEnd>,
+    /// Wall time of the last attempt.
+    pub duration: Duration,
+    pub started_at: Option<SystemTime>,
+    pub log: Option<PathBuf>,
+    /// Failure of a task with `allow_failure = true`: reported, not counted.
+    pub allowed: bool,
+}
+
+/// How one attempt's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    Exited(i32),
+    Signaled(i32),
+    /// The process could not be started at all.
+    SpawnFailed(String),
+}
+
+impl AttemptEnd {
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            AttemptEnd::Exited(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            AttemptEnd::Signaled(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptEnd::Exited(c) => write!(f, "exit code {c}"),
+            AttemptEnd::Signaled(s) => write!(f, "signal {}", signal_name(*s)),
+            AttemptEnd::SpawnFailed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// `SIGKILL` for 9, and so on; the number for signals without a common name.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_owned()
+}

@@ -1,0 +1,11 @@
+//! Execution: the only code that starts threads or processes. It never
+//! prints; it reports through [`crate::event::Event`]s on a channel.
+
+mod pool;
+mod process;
+mod retry;
+mod signal;
+
+pub use pool::{ExecOptions, RunResult, execute};
+pub use process::log_file_name;
+pub use retry::backoff;

@@ -1,0 +1,602 @@
+//! The execution loop: a dedicated rayon pool of `workers` threads pulling
+//! ready units, lowest plan index first, from one shared queue.
+//!
+//! Invariants:
+//! - at most `workers` units run at once (one per worker thread);
+//! - a unit starts only when all its needs succeeded, and ready units start
+//!   in plan order;
+//! - the stop flag is read just before each spawn, so nothing starts after a
+//!   cancel is observed; units never started are recorded `cancelled` here,
+//!   because rayon would silently drop them;
+//! - cancelling only escalates (`CancelReason` is ordered);
+//! - every unit ends with exactly one `UnitFinished` event.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::process::{self, ProgramCache, Spawn};
+use super::retry::backoff;
+use super::signal::{self, SignalListener};
+use crate::error::Error;
+use crate::event::{AttemptEnd, Event, Finished};
+use crate::manifest::OnFailure;
+use crate::outcome::{CancelReason, Counts, Outcome};
+use crate::plan::Plan;
+
+/// How to run a plan.
+pub struct ExecOptions {
+    pub workers: usize,
+    /// Units to run; the others are `filtered`.
+    pub selected: Vec<bool>,
+    /// Where `<unit>.log` files go.
+    pub logs_dir: PathBuf,
+    /// Handle SIGINT/SIGTERM (tests of the library may not want to).
+    pub handle_signals: bool,
+}
+
+/// The result of a run, also sent as `JobFinished`.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub counts: Counts,
+    pub exit_code: i32,
+    pub cancel: Option<CancelReason>,
+}
+
+/// Why jobrun signalled a running unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillCause {
+    Timeout,
+    Cancel,
+}
+
+#[derive(Debug)]
+struct Running {
+    /// 0 until the process has started.
+    pgid: libc::pid_t,
+    deadline: Option<Instant>,
+    term_at: Option<Instant>,
+    killed: bool,
+    cause: Option<KillCause>,
+}
+
+struct State {
+    ready: BinaryHeap<Reverse<u32>>,
+    /// Unmet needs per unit.
+    waiting: Vec<u32>,
+    done: Vec<Option<Outcome>>,
+    /// One slot per worker.
+    running: Vec<Option<Running>>,
+    finished: usize,
+    to_finish: usize,
+    failures: usize,
+    cancel: Option<CancelReason>,
+    counts: Counts,
+    exiting: bool,
+}
+
+struct Shared<'a> {
+    plan: &'a Plan,
+    opts: &'a ExecOptions,
+    tx: &'a Sender<Event>,
+    dependents: Vec<Vec<u32>>,
+    threshold: usize,
+    state: Mutex<State>,
+    /// Workers wait here for ready units and retry delays.
+    work_cv: Condvar,
+    /// The watchdog waits here for deadlines and kills.
+    watch_cv: Condvar,
+    /// Mirrors `state.cancel.is_some()`, read without the lock just before a spawn.
+    stopping: AtomicBool,
+}
+
+/// Run the selected units of `plan`. Unit failures are data in the result;
+/// `Err` means jobrun itself could not go on (e.g. the log folder).
+pub fn execute(plan: &Plan, opts: &ExecOptions, tx: &Sender<Event>) -> Result<RunResult, Error> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&opts.logs_dir).map_err(|e| {
+        Error::io(
+            format!("cannot create the log folder `{}`", opts.logs_dir.display()),
+            e,
+        )
+    })?;
+    let n = plan.units.len();
+    let workers = opts.workers.max(1);
+
+    let mut dependents = vec![Vec::new(); n];
+    let mut waiting = vec![0u32; n];
+    let mut ready = BinaryHeap::new();
+    let mut counts = Counts::default();
+    let mut done = vec![None; n];
+    let mut to_finish = 0;
+    for (i, u) in plan.units.iter().enumerate() {
+        if !opts.selected[i] {
+            done[i] = Some(Outcome::Filtered);
+            counts.add(Outcome::Filtered);
+            continue;
+        }
+        to_finish += 1;
+        for &d in u.needs.iter() {
+            if opts.selected[d as usize] {
+                dependents[d as usize].push(i as u32);
+                waiting[i] += 1;
+            }
+        }
+        if waiting[i] == 0 {
+            ready.push(Reverse(i as u32));
+        }
+    }
+    let threshold = plan.job.max_failures.threshold(to_finish);
+    let _ = tx.send(Event::JobStarted {
+        selected: to_finish,
+        total: n,
+        workers,
+        at: SystemTime::now(),
+    });
+
+    let shared = Shared {
+        plan,
+        opts,
+        tx,
+        dependents,
+        threshold,
+        state: Mutex::new(State {
+            ready,
+            waiting,
+            done,
+            running: (0..workers).map(|_| None).collect(),
+            finished: 0,
+            to_finish,
+            failures: 0,
+            cancel: None,
+            counts,
+            exiting: false,
+        }),
+        work_cv: Condvar::new(),
+        watch_cv: Condvar::new(),
+        stopping: AtomicBool::new(false),
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("jobrun-worker-{}", i + 1))
+        .build()
+        .map_err(|e| Error::io("cannot start the worker threads", std::io::Error::other(e)))?;
+    let listener = if opts.handle_signals {
+        Some(
+            SignalListener::install()
+                .map_err(|e| Error::io("cannot install signal handlers", e))?,
+        )
+    } else {
+        None
+    };
+    let signal_handle = listener.as_ref().map(SignalListener::handle);
+
+    std::thread::scope(|scope| {
+        let sh = &shared;
+        scope.spawn(move || sh.watchdog());
+        if let Some(l) = listener {
+            scope.spawn(move || {
+                l.run(|sig| {
+                    let mut st = sh.lock();
+                    let reason = signal::reason_for(sig, st.cancel);
+                    sh.escalate(&mut st, reason);
+                })
+            });
+        }
+        pool.scope(|s| {
+            for w in 0..workers {
+                s.spawn(move |_| sh.worker(w));
+            }
+        });
+        let mut st = sh.lock();
+        st.exiting = true;
+        sh.watch_cv.notify_all();
+        drop(st);
+        if let Some(h) = &signal_handle {
+            h.close();
+        }
+    });
+
+    let mut st = shared.lock();
+    for i in 0..n {
+        if st.done[i].is_none() {
+            shared.finish_unfinished(&mut st, i as u32, Outcome::Cancelled);
+        }
+    }
+    let any_failed = st.failures > 0
+        || st.done.iter().zip(&plan.units).any(|(o, u)| {
+            o.is_some_and(Outcome::is_failure) && !plan.tasks[u.task as usize].allow_failure
+        });
+    let exit_code = match st.cancel.and_then(CancelReason::exit_code) {
+        Some(c) => c,
+        None if any_failed => 1,
+        None => 0,
+    };
+    let result = RunResult {
+        counts: st.counts,
+        exit_code,
+        cancel: st.cancel,
+    };
+    let _ = tx.send(Event::JobFinished {
+        counts: result.counts,
+        wall: started.elapsed(),
+        exit_code,
+        cancel: result.cancel,
+    });
+    Ok(result)
+}
+
+impl Shared<'_> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking worker must not take the whole run's bookkeeping with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn worker(&self, w: usize) {
+        let mut cache = ProgramCache::default();
+        loop {
+            let unit = {
+                let mut st = self.lock();
+                loop {
+                    if st.cancel.is_some() || st.finished == st.to_finish {
+                        return;
+                    }
+                    if let Some(Reverse(u)) = st.ready.pop() {
+                        st.running[w] = Some(Running {
+                            pgid: 0,
+                            deadline: None,
+                            term_at: None,
+                            killed: false,
+                            cause: None,
+                        });
+                        break u;
+                    }
+                    st = self.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            self.run_unit(unit, w, &mut cache);
+        }
+    }
+
+    /// All attempts of one unit, then its record.
+    fn run_unit(&self, unit: u32, w: usize, cache: &mut ProgramCache) {
+        let plan = self.plan;
+        let i = unit as usize;
+        let task = plan.task_of(i);
+        let worker = w + 1;
+        let argv = plan.argv(i, Some(worker));
+        let dir = plan.dir(i);
+        let mut env = plan.env(i, Some(worker));
+        let path_var = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let (program, shown) = match argv.first() {
+            Some(p) => (cache.resolve(p, &dir, path_var.as_deref()), p.clone()),
+            None => (PathBuf::new(), OsString::new()),
+        };
+        env.push(("JOBRUN_UNIT_ID".into(), OsString::from(&*plan.units[i].id)));
+        env.push(("JOBRUN_WORKER".into(), OsString::from(worker.to_string())));
+        env.push(("JOBRUN_ATTEMPT".into(), OsString::new()));
+        let log_path = self
+            .opts
+            .logs_dir
+            .join(process::log_file_name(&plan.units[i].id));
+
+        let attempts_allowed = task.retries.saturating_add(1);
+        let mut attempt = 0;
+        let (outcome, end, duration, started_at) = loop {
+            attempt += 1;
+            if let Some(slot) = env.last_mut() {
+                slot.1 = OsString::from(attempt.to_string());
+            }
+            // The last look at the stop flag before the unit starts.
+            if attempt == 1 && self.stopping.load(Ordering::Acquire) {
+                let mut st = self.lock();
+                st.running[w] = None;
+                self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                return;
+            }
+            let started_at = SystemTime::now();
+            let _ = self.tx.send(Event::UnitStarted {
+                unit,
+                attempt,
+                worker: worker as u32,
+                at: started_at,
+            });
+            let t0 = Instant::now();
+            let (end, cause) = self.attempt(
+                w, i, attempt, &log_path, &program, &shown, &argv, &dir, &env,
+            );
+            let duration = t0.elapsed();
+            let outcome = match (&end, cause) {
+                (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
+                (AttemptEnd::Exited(c), _) if task.ok_codes.contains(c) => Outcome::Ok,
+                (_, Some(KillCause::Cancel)) => Outcome::Killed,
+                _ => Outcome::Failed,
+            };
+            let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
+                && attempt < attempts_allowed
+                && !self.stopping.load(Ordering::Acquire);
+            if !retry {
+                break (outcome, end, duration, started_at);
+            }
+            let delay = backoff(task.retry_delay, attempt);
+            let _ = self.tx.send(Event::AttemptFailed {
+                unit,
+                attempt,
+                end: end.clone(),
+                duration,
+                retry_in: delay,
+            });
+            if !self.sleep_unless_stopping(delay) {
+                break (outcome, end, duration, started_at);
+            }
+        };
+
+        let mut st = self.lock();
+        st.running[w] = None;
+        let allowed = task.allow_failure && outcome.is_failure();
+        self.record(
+            &mut st,
+            Finished {
+                unit,
+                outcome,
+                attempts: attempt,
+                end: Some(end),
+                duration,
+                started_at: Some(started_at),
+                log: Some(log_path),
+                allowed,
+            },
+        );
+        if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
+            st.failures += 1;
+            if st.failures >= self.threshold {
+                match self.plan.job.on_failure {
+                    OnFailure::Abort => self.escalate(&mut st, CancelReason::FailureAbort),
+                    OnFailure::Kill => self.escalate(&mut st, CancelReason::FailureKill),
+                    OnFailure::Continue => {}
+                }
+            }
+        }
+        self.work_cv.notify_all();
+    }
+
+    /// One attempt: open the log, spawn, register for the watchdog, wait.
+    #[allow(clippy::too_many_arguments)]
+    fn attempt(
+        &self,
+        w: usize,
+        i: usize,
+        attempt: u32,
+        log_path: &std::path::Path,
+        program: &std::path::Path,
+        shown: &OsString,
+        argv: &[OsString],
+        dir: &std::path::Path,
+        env: &[(String, OsString)],
+    ) -> (AttemptEnd, Option<KillCause>) {
+        let log = match open_log(log_path, attempt) {
+            Ok(f) => f,
+            Err(e) => {
+                return (
+                    AttemptEnd::SpawnFailed(format!(
+                        "cannot write the log `{}`: {e}",
+                        log_path.display()
+                    )),
+                    None,
+                );
+            }
+        };
+        if argv.is_empty() {
+            return (AttemptEnd::SpawnFailed("the command is empty".into()), None);
+        }
+        let spawned = process::spawn(&Spawn {
+            program,
+            args: &argv[1..],
+            shown,
+            dir,
+            env,
+            log: &log,
+        });
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(end) => {
+                let _ = writeln!(&log, "jobrun: {end}");
+                return (end, None);
+            }
+        };
+        drop(log);
+        let pgid = child.id() as libc::pid_t;
+        {
+            let mut st = self.lock();
+            let timeout = self.plan.task_of(i).timeout;
+            let cancel = st.cancel;
+            if let Some(r) = st.running[w].as_mut() {
+                r.pgid = pgid;
+                r.deadline = timeout.map(|t| Instant::now() + t);
+                r.term_at = None;
+                r.killed = false;
+                r.cause = None;
+                // Started in the window between the flag check and the spawn.
+                if let Some(c) = cancel
+                    && c.terminates()
+                {
+                    r.cause = Some(KillCause::Cancel);
+                    r.term_at = Some(Instant::now());
+                    process::kill_group(pgid, libc::SIGTERM);
+                }
+            }
+            if timeout.is_some() || cancel.is_some() {
+                self.watch_cv.notify_all();
+            }
+        }
+        let end = process::wait(&mut child);
+        let mut st = self.lock();
+        let cause = st.running[w].as_mut().and_then(|r| {
+            r.pgid = 0;
+            r.cause
+        });
+        (end, cause)
+    }
+
+    /// Sleep for a retry delay; false when the run is stopping.
+    fn sleep_unless_stopping(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        let mut st = self.lock();
+        loop {
+            if st.cancel.is_some() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            st = self
+                .work_cv
+                .wait_timeout(st, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Record a unit's final outcome and release or skip its dependents.
+    fn record(&self, st: &mut State, fin: Finished) {
+        let unit = fin.unit;
+        let outcome = fin.outcome;
+        let passes = outcome.is_success() || fin.allowed;
+        st.done[unit as usize] = Some(outcome);
+        st.finished += 1;
+        st.counts.add(outcome);
+        let _ = self.tx.send(Event::UnitFinished(Box::new(fin)));
+        for &d in &self.dependents[unit as usize] {
+            if st.done[d as usize].is_some() {
+                continue;
+            }
+            if passes {
+                st.waiting[d as usize] -= 1;
+                if st.waiting[d as usize] == 0 {
+                    st.ready.push(Reverse(d));
+                }
+            } else {
+                self.finish_unfinished(st, d, Outcome::Skipped);
+            }
+        }
+    }
+
+    /// Record a unit that never ran (skipped or cancelled) and, transitively,
+    /// its dependents as skipped.
+    fn finish_unfinished(&self, st: &mut State, unit: u32, outcome: Outcome) {
+        self.record(
+            st,
+            Finished {
+                unit,
+                outcome,
+                attempts: 0,
+                end: None,
+                duration: Duration::ZERO,
+                started_at: None,
+                log: None,
+                allowed: false,
+            },
+        );
+    }
+
+    fn escalate(&self, st: &mut State, reason: CancelReason) {
+        if st.cancel >= Some(reason) {
+            return;
+        }
+        st.cancel = Some(reason);
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.tx.send(Event::Cancelling { reason });
+        if reason.terminates() {
+            let now = Instant::now();
+            for r in st.running.iter_mut().flatten() {
+                if r.cause.is_none() {
+                    r.cause = Some(KillCause::Cancel);
+                }
+                if r.pgid > 0 {
+                    if reason == CancelReason::SecondSigint {
+                        process::kill_group(r.pgid, libc::SIGKILL);
+                        r.killed = true;
+                    } else if r.term_at.is_none() {
+                        process::kill_group(r.pgid, libc::SIGTERM);
+                        r.term_at = Some(now);
+                    }
+                }
+            }
+        }
+        self.work_cv.notify_all();
+        self.watch_cv.notify_all();
+    }
+
+    /// Timeouts and TERM -> KILL escalation, sleeping until the next deadline.
+    fn watchdog(&self) {
+        let grace = self.plan.job.kill_grace;
+        let mut st = self.lock();
+        loop {
+            if st.exiting {
+                return;
+            }
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            for r in st.running.iter_mut().flatten() {
+                if r.pgid <= 0 {
+                    continue;
+                }
+                if r.term_at.is_none()
+                    && let Some(dl) = r.deadline
+                {
+                    if now >= dl {
+                        process::kill_group(r.pgid, libc::SIGTERM);
+                        r.term_at = Some(now);
+                        r.cause.get_or_insert(KillCause::Timeout);
+                    } else {
+                        next = Some(next.map_or(dl, |n| n.min(dl)));
+                    }
+                }
+                if let Some(t) = r.term_at
+                    && !r.killed
+                {
+                    let kill_at = t + grace;
+                    if now >= kill_at {
+                        process::kill_group(r.pgid, libc::SIGKILL);
+                        r.killed = true;
+                    } else {
+                        next = Some(next.map_or(kill_at, |n| n.min(kill_at)));
+                    }
+                }
+            }
+            st = match next {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    self.watch_cv
+                        .wait_timeout(st, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.watch_cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+}
+
+fn open_log(path: &std::path::Path, attempt: u32) -> std::io::Result<File> {
+    if attempt == 1 {
+        File::create(path)
+    } else {
+        let mut f = OpenOptions::new().append(true).create(true).open(path)?;
+        writeln!(f, "\n--- jobrun: attempt {attempt} ---")?;
+        Ok(f)
+    }
+}

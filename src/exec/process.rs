@@ -1,0 +1,225 @@
+//! Starting one unit's process and waiting for it.
+//!
+//! Invariants: every unit is the leader of its own process group (so a timeout
+//! or kill reaches its grandchildren too); std's posix_spawn fast path is kept
+//! (`process_group` is supported by it, `pre_exec` would disable it); the
+//! leader is reaped only after the rest of its group is killed, so the group
+//! id cannot have been reused by then.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::event::AttemptEnd;
+
+/// Resolves program names once per worker instead of searching PATH per unit
+/// (xargs pays that search on every line).
+#[derive(Default)]
+pub struct ProgramCache {
+    found: HashMap<(OsString, Option<OsString>), PathBuf>,
+}
+
+impl ProgramCache {
+    /// The path to execute for `program`, started in `dir`; `path_var` is the
+    /// unit's PATH when the job sets one.
+    pub fn resolve(&mut self, program: &OsStr, dir: &Path, path_var: Option<&OsStr>) -> PathBuf {
+        let p = Path::new(program);
+        if program.as_bytes().contains(&b'/') {
+            // Relative to the unit's dir, where the user wrote it from.
+            return if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            };
+        }
+        let key = (program.to_os_string(), path_var.map(OsStr::to_os_string));
+        if let Some(hit) = self.found.get(&key) {
+            return hit.clone();
+        }
+        let path = path_var
+            .map(OsStr::to_os_string)
+            .or_else(|| std::env::var_os("PATH"));
+        let found = path.as_deref().and_then(|path| {
+            std::env::split_paths(path)
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        dir.join(p)
+                    } else {
+                        d.join(p)
+                    }
+                })
+                .find(|c| is_executable(c))
+        });
+        match found {
+            Some(f) => {
+                self.found.insert(key, f.clone());
+                f
+            }
+            // Not cached: it may appear later (a task may build it); the spawn
+            // error then names the program.
+            None => p.to_path_buf(),
+        }
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Everything needed to start one attempt.
+pub struct Spawn<'a> {
+    pub program: &'a Path,
+    pub args: &'a [OsString],
+    /// argv[0] as the user wrote it (for messages).
+    pub shown: &'a OsStr,
+    pub dir: &'a Path,
+    pub env: &'a [(String, OsString)],
+    pub log: &'a File,
+}
+
+pub fn spawn(s: &Spawn<'_>) -> Result<Child, AttemptEnd> {
+    let out = s
+        .log
+        .try_clone()
+        .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))?;
+    let err = s
+        .log
+        .try_clone()
+        .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))?;
+    let mut cmd = Command::new(s.program);
+    cmd.args(s.args)
+        .current_dir(s.dir)
+        .envs(s.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    cmd.spawn()
+        .map_err(|e| AttemptEnd::SpawnFailed(spawn_message(s, &e)))
+}
+
+fn spawn_message(s: &Spawn<'_>, e: &io::Error) -> String {
+    let shown = s.shown.to_string_lossy();
+    if !s.dir.is_dir() {
+        return format!(
+            "cannot start `{shown}`: working directory `{}` does not exist",
+            s.dir.display()
+        );
+    }
+    match e.kind() {
+        io::ErrorKind::NotFound => format!("cannot start `{shown}`: command not found"),
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot start `{shown}`: permission denied (not executable?)")
+        }
+        _ => format!("cannot start `{shown}`: {e}"),
+    }
+}
+
+/// Wait for the group leader to exit, kill whatever it left behind in its
+/// group, then reap it.
+pub fn wait(child: &mut Child) -> AttemptEnd {
+    let pid = child.id() as libc::pid_t;
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // WNOWAIT leaves the leader a zombie, which keeps its pid (= the group id) reserved.
+        // SAFETY: plain syscall on our own child.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    kill_group(pid, libc::SIGKILL);
+    match child.wait() {
+        Ok(st) => match (st.code(), st.signal()) {
+            (Some(c), _) => AttemptEnd::Exited(c),
+            (None, Some(sig)) => AttemptEnd::Signaled(sig),
+            (None, None) => AttemptEnd::SpawnFailed("unknown wait status".into()),
+        },
+        Err(e) => AttemptEnd::SpawnFailed(format!("cannot wait for the process: {e}")),
+    }
+}
+
+/// Send `sig` to a whole process group. A group that is gone is not an error.
+pub fn kill_group(pgid: libc::pid_t, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: plain syscall; a negative pid addresses the group.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+/// A file name for a unit's log that is safe for any unit id: bytes outside a
+/// conservative set are %-escaped, and very long ids keep a hash suffix so two
+/// ids never share a log.
+pub fn log_file_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 4);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-=,+[]@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.len() > 200 {
+        let mut cut = 180;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(&format!(
+            "~{:016x}",
+            xxhash_rust::xxh64::xxh64(id.as_bytes(), 0)
+        ));
+    }
+    out.push_str(".log");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_are_safe_and_distinct() {
+        assert_eq!(log_file_name("build"), "build.log");
+        assert_eq!(
+            log_file_name("t[file=a b/c.jpg]"),
+            "t[file=a%20b%2Fc.jpg].log"
+        );
+        assert_eq!(log_file_name("t[f=..]"), "t[f=..].log");
+        let long_a = format!("t[f={}a]", "x".repeat(300));
+        let long_b = format!("t[f={}b]", "x".repeat(300));
+        assert_ne!(log_file_name(&long_a), log_file_name(&long_b));
+        assert!(log_file_name(&long_a).len() < 255);
+    }
+
+    #[test]
+    fn resolves_once_and_relative_to_dir() {
+        let mut c = ProgramCache::default();
+        let sh = c.resolve(OsStr::new("sh"), Path::new("/"), None);
+        assert!(sh.is_absolute(), "{sh:?}");
+        assert_eq!(
+            c.resolve(OsStr::new("./x"), Path::new("/d"), None),
+            Path::new("/d/./x")
+        );
+        assert_eq!(
+            c.resolve(OsStr::new("no-such-prog-xyz"), Path::new("/"), None),
+            Path::new("no-such-prog-xyz")
+        );
+    }
+}

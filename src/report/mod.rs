@@ -1,0 +1,10 @@
+//! Reporting: the only code that writes to the terminal or report files.
+//! It consumes [`crate::event::Event`]s; it never changes what runs.
+
+mod plain;
+pub mod plan;
+mod summary;
+mod tail;
+
+pub use plain::{PlainReporter, ReportOptions, Verbosity};
+pub use tail::read_tail;

@@ -1,0 +1,91 @@
+//! `jobrun plan`: the plan as a table for people or JSON Lines for tools.
+
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::plan::value::display_bytes;
+use crate::plan::{Command, Plan};
+
+/// One line per selected unit: index, id, command, and what it waits for.
+pub fn write_table(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::Result<()> {
+    for (i, unit) in plan.units.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        let cmd = command_line(plan, i);
+        write!(out, "{i:>5}  {}  {cmd}", unit.id)?;
+        match unit.needs.len() {
+            0 => {}
+            1 => write!(out, "  (needs {})", plan.units[unit.needs[0] as usize].id)?,
+            n => write!(out, "  (needs {n} units)")?,
+        }
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The command as one shell-pasteable line (argv elements quoted as needed).
+pub fn command_line(plan: &Plan, unit: usize) -> String {
+    match plan.command(unit, None) {
+        Command::Argv(argv) => {
+            let parts: Vec<String> = argv
+                .iter()
+                .map(|a| {
+                    let q = crate::plan::template::shell_quote(a.as_bytes());
+                    display_bytes(&q).into_owned()
+                })
+                .collect();
+            parts.join(" ")
+        }
+        Command::Shell(s) => display_bytes(s.as_bytes()).into_owned(),
+    }
+}
+
+/// One JSON object per selected unit and line. Byte strings that are not
+/// UTF-8 are shown escaped (`\xNN`), as in unit ids.
+pub fn write_json(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::Result<()> {
+    for (i, unit) in plan.units.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        let task = plan.task_of(i);
+        let mut keys = Map::new();
+        for (k, v) in task.keys.iter().zip(unit.values.iter()) {
+            if let Some(v) = v {
+                keys.insert(k.clone(), Json::String(v.display().into_owned()));
+            }
+        }
+        let mut obj = Map::new();
+        obj.insert("id".into(), json!(&*unit.id));
+        obj.insert("task".into(), json!(task.name));
+        obj.insert("index".into(), json!(i));
+        obj.insert("keys".into(), Json::Object(keys));
+        match plan.command(i, None) {
+            Command::Argv(argv) => {
+                let a: Vec<Json> = argv
+                    .iter()
+                    .map(|a| json!(display_bytes(a.as_bytes())))
+                    .collect();
+                obj.insert("argv".into(), Json::Array(a));
+            }
+            Command::Shell(s) => {
+                obj.insert("shell".into(), json!(display_bytes(s.as_bytes())));
+            }
+        }
+        obj.insert(
+            "dir".into(),
+            json!(display_bytes(plan.dir(i).as_os_str().as_bytes())),
+        );
+        let needs: Vec<Json> = unit
+            .needs
+            .iter()
+            .map(|&n| json!(&*plan.units[n as usize].id))
+            .collect();
+        obj.insert("needs".into(), Json::Array(needs));
+        serde_json::to_writer(&mut *out, &Json::Object(obj))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The end-of-run summary: counts, wall time, slowest units, failures.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::event::AttemptEnd;
+use crate::outcome::{CancelReason, Counts, Outcome};
+
+/// A failure worth listing, in the order failures happened.
+pub struct FailureLine {
+    pub id: String,
+    pub outcome: Outcome,
+    pub end: Option<AttemptEnd>,
+    pub attempts: u32,
+    pub log: Option<PathBuf>,
+    pub allowed: bool,
+}
+
+pub fn write_summary(
+    out: &mut impl Write,
+    counts: &Counts,
+    wall: Duration,
+    cancel: Option<CancelReason>,
+    failures: &[FailureLine],
+    slowest: &[(Duration, String)],
+) -> io::Result<()> {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|&(o, c)| c > 0 && o != Outcome::Filtered)
+        .map(|(o, c)| format!("{c} {o}"))
+        .collect();
+    let ran = counts.total() - counts.get(Outcome::Filtered);
+    write!(
+        out,
+        "jobrun: {ran} unit{} in {}",
+        plural(ran),
+        fmt_duration(wall)
+    )?;
+    if !parts.is_empty() {
+        write!(out, ": {}", parts.join(", "))?;
+    }
+    let filtered = counts.get(Outcome::Filtered);
+    if filtered > 0 {
+        write!(out, " ({filtered} not selected)")?;
+    }
+    writeln!(out)?;
+    if let Some(reason) = cancel {
+        let why = match reason {
+            CancelReason::FailureAbort => "stopped after a failure (on_failure = \"abort\")",
+            CancelReason::FailureKill => "stopped after a failure (on_failure = \"kill\")",
+            CancelReason::Sigterm => "interrupted by SIGTERM",
+            CancelReason::Sigint | CancelReason::SecondSigint => "interrupted by SIGINT",
+        };
+        writeln!(out, "  {why}")?;
+    }
+    if slowest.len() > 1 {
+        let s: Vec<String> = slowest
+            .iter()
+            .map(|(d, id)| format!("{id} {}", fmt_duration(*d)))
+            .collect();
+        writeln!(out, "  slowest: {}", s.join(", "))?;
+    }
+    if !failures.is_empty() {
+        writeln!(out, "  failed (first = root cause):")?;
+        for f in failures {
+            write!(out, "    {}  {}", f.id, f.outcome)?;
+            if let Some(end) = &f.end {
+                write!(out, ", {end}")?;
+            }
+            if f.attempts > 1 {
+                write!(out, ", {} attempts", f.attempts)?;
+            }
+            if f.allowed {
+                write!(out, " (allowed)")?;
+            }
+            if let Some(log) = &f.log {
+                write!(out, "  log: {}", log.display())?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `0.12s`, `12.3s`, `2m05s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.2}s")
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        let m = d.as_secs() / 60;
+        format!("{m}m{:02}s", d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(fmt_duration(Duration::from_millis(120)), "0.12s");
+        assert_eq!(fmt_duration(Duration::from_millis(12_340)), "12.3s");
+        assert_eq!(fmt_duration(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn summary_lists_counts_and_failures() {
+        let mut c = Counts::default();
+        c.add(Outcome::Ok);
+        c.add(Outcome::Failed);
+        c.add(Outcome::Skipped);
+        let f = [FailureLine {
+            id: "t[x=1]".into(),
+            outcome: Outcome::Failed,
+            end: Some(AttemptEnd::Exited(3)),
+            attempts: 1,
+            log: None,
+            allowed: false,
+        }];
+        let mut out = Vec::new();
+        write_summary(&mut out, &c, Duration::from_millis(1500), None, &f, &[]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "jobrun: 3 units in 1.50s: 1 ok, 1 failed, 1 skipped\n  failed (first = root cause):\n    t[x=1]  failed, exit code 3\n"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real `jobrun` binary on real manifests and processes.
+//! Order and concurrency are asserted through files the units write, never
+//! through wall-clock time.
+
+mod support;
+
+mod exec;
