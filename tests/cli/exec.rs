@@ -224,3 +224,34 @@ fn send_signal(pid: i32, sig: i32) {
         .expect("kill");
     assert!(st.success());
 }
+
+#[test]
+fn the_example_job_runs_on_the_real_pool() {
+    // Runs in place (the image tool's build is cached in jobs/.jobrun) with
+    // the results redirected to a temp dir.
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::support::jobrun()
+        .current_dir(repo)
+        .args(["jobs/images.toml", "-j", "4", "--var"])
+        .arg(format!("out={}", out_dir.path().display()))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let images = std::fs::read_dir(repo.join("jobs/images")).expect("images").count();
+    for size in [64u32, 256] {
+        for e in std::fs::read_dir(repo.join("jobs/images")).expect("images").flatten() {
+            let stem = e.path().file_stem().expect("stem").to_string_lossy().into_owned();
+            for suffix in ["", "-gray"] {
+                let p = out_dir.path().join(format!("{stem}-{size}{suffix}.png"));
+                let png = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert_eq!(&png[1..4], b"PNG", "{}", p.display());
+                let w = u32::from_be_bytes(png[16..20].try_into().expect("width"));
+                let h = u32::from_be_bytes(png[20..24].try_into().expect("height"));
+                assert!(w.max(h) == size, "{}: {w}x{h}", p.display());
+            }
+        }
+    }
+    let index = std::fs::read_to_string(out_dir.path().join("index.html")).expect("index");
+    assert!(index.matches(".png").count() >= images * 4, "{index}");
+}
