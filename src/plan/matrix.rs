@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::template::{Lookup, Template};
 use super::value::Value;
+use super::walk::{self, WalkError};
 use crate::error::{Diagnostic, Source, did_you_mean};
 
 /// One combination: a value per task key (None where an include-added unit
@@ -399,42 +400,17 @@ fn glob_values(
         ))
         .at(scope.source, span.clone()));
     };
-    let absolute = Path::new(&rendered).is_absolute();
-    let base = scope.job_dir.to_string_lossy();
-    let full = if absolute {
-        rendered.clone()
-    } else {
-        format!("{}/{}", glob::Pattern::escape(&base), rendered)
-    };
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let paths = glob::glob_with(&full, options).map_err(|e| {
-        Diagnostic::new(format!("invalid glob `{rendered}`: {}", e.msg))
+    let paths = walk::glob(scope.job_dir, &rendered).map_err(|e| match e {
+        WalkError::Pattern(e) => Diagnostic::new(format!("invalid glob `{rendered}`: {}", e.msg))
             .at(scope.source, span.clone())
-            .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`")
+            .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`"),
+        WalkError::Io(dir, e) => Diagnostic::new(format!(
+            "cannot read `{}` while globbing: {e}",
+            dir.display()
+        ))
+        .at(scope.source, span.clone()),
     })?;
-    let mut values = Vec::new();
-    for entry in paths {
-        let path = entry.map_err(|e| {
-            Diagnostic::new(format!(
-                "cannot read `{}` while globbing: {}",
-                e.path().display(),
-                e.error()
-            ))
-            .at(scope.source, span.clone())
-        })?;
-        let shown = if absolute {
-            path.as_path()
-        } else {
-            path.strip_prefix(scope.job_dir).unwrap_or(&path)
-        };
-        values.push(Value::new(shown.as_os_str().as_bytes()));
-    }
-    values.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    values.dedup();
+    let values: Vec<Value> = paths.iter().map(|p| Value::new(p)).collect();
     if values.is_empty() && !allow_empty {
         return Err(Diagnostic::new(format!("glob `{rendered}` matches no file"))
             .at(scope.source, span.clone())
@@ -477,4 +453,371 @@ fn lines_values(
         .help("fill the file, or add `allow_empty = true`"));
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use indoc::indoc;
+
+    use crate::plan::build::tests::{error, files, ids, plan, plan_in};
+    use crate::plan::{Plan, Value};
+
+    /// A task `t` with these matrix lines, run = ["true"].
+    fn task(lines: &str) -> String {
+        format!("[[task]]\nname = \"t\"\nrun = [\"true\"]\n{lines}")
+    }
+
+    /// Every unit's values by key name, in key order, skipping absent ones.
+    fn values(p: &Plan) -> Vec<String> {
+        p.units
+            .iter()
+            .map(|u| {
+                let t = &p.tasks[u.task as usize];
+                t.keys
+                    .iter()
+                    .zip(u.values.iter())
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.display())))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn last_key_varies_fastest() {
+        let p = plan(&task(indoc! {r#"
+            matrix.b = [2, 1]
+            matrix.a = ["y", "x"]
+            matrix.c = [false]
+        "#}));
+        // Declaration order, not alphabetical; values in the order written.
+        assert_eq!(
+            ids(&p),
+            [
+                "t[b=2,a=y,c=false]",
+                "t[b=2,a=x,c=false]",
+                "t[b=1,a=y,c=false]",
+                "t[b=1,a=x,c=false]",
+            ]
+        );
+    }
+
+    #[test]
+    fn sources() {
+        let dir = files(&[
+            ("in/b.jpg", b""),
+            ("in/a.jpg", b""),
+            ("in/B.jpg", b""),
+            ("in/.hidden.jpg", b""),
+            ("in/c.png", b""),
+            ("in/sub/d.jpg", b""),
+            ("in/sub/deeper/e.jpg", b""),
+            ("list.txt", b"one\n\ntwo words\r\n\nthree"),
+        ]);
+        let cases: &[(&str, &[&str])] = &[
+            ("matrix.i = { range = [2, 5] }", &["i=2", "i=3", "i=4"]),
+            ("matrix.i = { range = [-1, 1] }", &["i=-1", "i=0"]),
+            (
+                // Bytewise: upper case before lower case; no dotfiles.
+                r#"matrix.f = { glob = "in/*.jpg" }"#,
+                &["f=in/B.jpg", "f=in/a.jpg", "f=in/b.jpg"],
+            ),
+            (
+                r#"matrix.f = { glob = "in/.*.jpg" }"#,
+                &["f=in/.hidden.jpg"],
+            ),
+            (
+                r#"matrix.f = { glob = "in/**/*.jpg" }"#,
+                &[
+                    "f=in/B.jpg",
+                    "f=in/a.jpg",
+                    "f=in/b.jpg",
+                    "f=in/sub/d.jpg",
+                    "f=in/sub/deeper/e.jpg",
+                ],
+            ),
+            (r#"matrix.f = { glob = "./in/?.png" }"#, &["f=in/c.png"]),
+            (
+                r#"matrix.f = { glob = "in/*.gif", allow_empty = true }"#,
+                &[],
+            ),
+            (
+                r#"matrix.l = { lines = "list.txt" }"#,
+                &["l=one", "l=two words", "l=three"],
+            ),
+        ];
+        for (src, want) in cases {
+            let p = plan_in(dir.path(), &task(src), &[]).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(values(&p), *want, "{src}");
+        }
+    }
+
+    #[test]
+    fn glob_keeps_any_file_name_byte_for_byte() {
+        let dir = files(&[]);
+        let names: [&[u8]; 6] = [
+            b"a b.jpg",
+            b"it's.jpg",
+            b"$(touch pwned).jpg",
+            b"-rf.jpg",
+            b"new\nline.jpg",
+            b"caf\xe9.jpg",
+        ];
+        for n in names {
+            std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(n)), b"").unwrap();
+        }
+        let p = plan_in(dir.path(), &task(r#"matrix.f = { glob = "*.jpg" }"#), &[]).unwrap();
+        let mut want: Vec<&[u8]> = names.to_vec();
+        want.sort();
+        let got: Vec<&[u8]> = p
+            .units
+            .iter()
+            .map(|u| u.values[0].as_ref().unwrap().as_bytes())
+            .collect();
+        assert_eq!(got, want);
+        assert!(ids(&p).contains(&"t[f=caf\\xe9.jpg]"));
+        assert!(ids(&p).contains(&"t[f=new\\nline.jpg]"));
+    }
+
+    #[test]
+    fn absolute_glob_gives_absolute_paths() {
+        let dir = files(&[("x/a.txt", b"")]);
+        let root = dir.path().canonicalize().unwrap();
+        let toml = task(&format!(
+            "matrix.f = {{ glob = \"{}/x/*.txt\" }}",
+            root.display()
+        ));
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(
+            p.units[0].values[0],
+            Some(Value::new(root.join("x/a.txt").as_os_str().as_bytes()))
+        );
+    }
+
+    #[test]
+    fn include_and_exclude() {
+        // (matrix/include/exclude lines, units as key=value lists, ids)
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                // The GitHub Actions documentation example, verbatim.
+                indoc! {r#"
+                    matrix.fruit = ["apple", "pear"]
+                    matrix.animal = ["cat", "dog"]
+                    include = [
+                        { color = "green" },
+                        { color = "pink", animal = "cat" },
+                        { fruit = "apple", shape = "circle" },
+                        { fruit = "banana" },
+                        { fruit = "banana", animal = "cat" },
+                    ]
+                "#},
+                &[
+                    "fruit=apple animal=cat color=pink shape=circle",
+                    "fruit=apple animal=dog color=green shape=circle",
+                    "fruit=pear animal=cat color=pink",
+                    "fruit=pear animal=dog color=green",
+                    "fruit=banana",
+                    "fruit=banana animal=cat",
+                ],
+                &[
+                    "t[fruit=apple,animal=cat]",
+                    "t[fruit=apple,animal=dog]",
+                    "t[fruit=pear,animal=cat]",
+                    "t[fruit=pear,animal=dog]",
+                    "t[fruit=banana]",
+                    "t[fruit=banana,animal=cat]",
+                ],
+            ),
+            (
+                // Extends every combination it does not contradict.
+                indoc! {r#"
+                    matrix.os = ["linux", "mac"]
+                    matrix.v = [1, 2]
+                    include = [{ os = "mac", sdk = "x" }]
+                "#},
+                &[
+                    "os=linux v=1",
+                    "os=linux v=2",
+                    "os=mac v=1 sdk=x",
+                    "os=mac v=2 sdk=x",
+                ],
+                &[
+                    "t[os=linux,v=1]",
+                    "t[os=linux,v=2]",
+                    "t[os=mac,v=1]",
+                    "t[os=mac,v=2]",
+                ],
+            ),
+            (
+                // Extends none: a new combination, its keys in declaration order then extras.
+                indoc! {r#"
+                    matrix.os = ["linux"]
+                    matrix.v = [1]
+                    include = [{ extra = "e", v = 3, os = "bsd" }]
+                "#},
+                &["os=linux v=1", "os=bsd v=3 extra=e"],
+                &["t[os=linux,v=1]", "t[os=bsd,v=3,extra=e]"],
+            ),
+            (
+                // Original values are never overwritten; include-added ones are.
+                indoc! {r#"
+                    matrix.os = ["linux"]
+                    include = [{ cc = "gcc" }, { cc = "clang" }]
+                "#},
+                &["os=linux cc=clang"],
+                &["t[os=linux]"],
+            ),
+            (
+                // Include-only task: one unit per entry.
+                indoc! {r#"
+                    include = [{ os = "linux", arch = "x86" }, { os = "mac" }]
+                "#},
+                &["os=linux arch=x86", "os=mac"],
+                &["t[os=linux,arch=x86]", "t[os=mac]"],
+            ),
+            (
+                // Exclude first, then include: an include may re-add what was excluded.
+                indoc! {r#"
+                    matrix.os = ["linux", "mac"]
+                    matrix.v = [1, 2]
+                    exclude = [{ os = "mac", v = 2 }, { v = 1, os = "linux" }]
+                    include = [{ os = "mac", v = 2, note = "back" }]
+                "#},
+                &["os=linux v=2", "os=mac v=1", "os=mac v=2 note=back"],
+                &[
+                    "t[os=linux,v=2]",
+                    "t[os=mac,v=1]",
+                    "t[os=mac,v=2,note=back]",
+                ],
+            ),
+            (
+                // A partial exclude removes every combination it matches.
+                indoc! {r#"
+                    matrix.os = ["linux", "mac"]
+                    matrix.v = [1, 2]
+                    exclude = [{ os = "mac" }]
+                "#},
+                &["os=linux v=1", "os=linux v=2"],
+                &["t[os=linux,v=1]", "t[os=linux,v=2]"],
+            ),
+            (
+                // Integers in an entry match integer values (and templates render first).
+                indoc! {r#"
+                    matrix.size = [64, 256]
+                    matrix.f = ["{src}/a"]
+                    exclude = [{ size = 64, f = "{src}/a" }]
+                "#},
+                &["size=256 f=s/a"],
+                &["t[size=256,f=s/a]"],
+            ),
+        ];
+        for (lines, want_values, want_ids) in cases {
+            let toml = format!("[vars]\nsrc = \"s\"\n{}", task(lines));
+            let p = plan(&toml);
+            assert_eq!(values(&p), *want_values, "{lines}");
+            assert_eq!(ids(&p), *want_ids, "{lines}");
+        }
+    }
+
+    #[test]
+    fn include_extras_reach_templates() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.os = ["linux", "mac"]
+            include = [{ os = "linux", cc = "gcc" }, { os = "mac", cc = "clang" }]
+            run = ["{cc}", "{os}"]
+        "#});
+        assert_eq!(
+            crate::plan::build::tests::argvs(&p),
+            [["gcc", "linux"], ["clang", "mac"]]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r#"matrix.os = ["linux"]
+exclude = [{ os = "linux", sdk = "x" }]"#,
+                &[
+                    "task `t`: exclude names `sdk`, which is not a matrix key",
+                    "job.toml:5:34",
+                    "matrix keys: `os`",
+                ],
+            ),
+            (
+                r#"matrix.os = ["linux"]
+exclude = [{ os = "linx" }]"#,
+                &["this exclude entry removes nothing", "job.toml:5:12"],
+            ),
+            (
+                // Excluding an include-only key is an error: exclude runs first.
+                r#"matrix.os = ["linux"]
+include = [{ cc = "gcc" }]
+exclude = [{ cc = "gcc" }]"#,
+                &["exclude names `cc`, which is not a matrix key"],
+            ),
+            (
+                r#"matrix.f = { glob = "*.nothing" }"#,
+                &["glob `*.nothing` matches no file", "allow_empty = true"],
+            ),
+            (
+                r#"matrix.f = { lines = "missing.txt" }"#,
+                &["cannot read `matrix.f` lines file", "missing.txt"],
+            ),
+            (
+                r#"matrix.f = { range = [3, 3] }"#,
+                &["`matrix.f.range` is empty"],
+            ),
+            (r#"matrix.f = { range = [1] }"#, &["must be two integers"]),
+            (
+                r#"matrix.f = { glob = "a", lines = "b" }"#,
+                &["exactly one of"],
+            ),
+            (
+                r#"matrix.f = { glb = "a" }"#,
+                &["unknown key `glb`", "did you mean `glob`?"],
+            ),
+            (r#"matrix.f = []"#, &["`matrix.f` has no values"]),
+            (
+                r#"matrix.f = "a""#,
+                &["must be an array of values or a value source table"],
+            ),
+            (r#"matrix.job = [1]"#, &["`job` is a reserved name"]),
+            (r#"matrix."a b" = [1]"#, &["invalid matrix key `a b`"]),
+            (r#"matrix.f = [[1]]"#, &["a matrix value must be a string"]),
+            (
+                r#"matrix.f = { glob = "a/**b" }"#,
+                &["invalid glob `a/**b`"],
+            ),
+            (r#"include = [{}]"#, &["empty include entry"]),
+        ];
+        for (lines, wants) in cases {
+            let e = error(&task(lines));
+            for want in *wants {
+                assert!(
+                    e.contains(want),
+                    "{want:?} not in:\n{e}\n--- for ---\n{lines}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_only_some_units_have_cannot_be_used() {
+        let e = error(indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.os = ["linux"]
+            include = [{ os = "linux", cc = "gcc" }, { os = "bsd" }]
+            run = ["{cc}"]
+        "#});
+        assert!(
+            e.contains("unit `t[os=bsd]` has no value for `cc`, which its templates use"),
+            "{e}"
+        );
+    }
 }

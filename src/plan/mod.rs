@@ -11,6 +11,7 @@ mod select;
 pub mod template;
 mod unit;
 pub mod value;
+mod walk;
 
 pub use build::{PlanOptions, build, manifest_dir};
 pub use select::select;
