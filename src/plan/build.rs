@@ -608,3 +608,417 @@ pub fn manifest_dir(path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::Path;
+
+    use indoc::indoc;
+
+    use super::*;
+    use crate::plan::Command;
+
+    /// Plan `toml` as if it were `dir/job.toml`, with `--var` overrides.
+    pub(crate) fn plan_in(dir: &Path, toml: &str, vars: &[(&str, &str)]) -> Result<Plan, Error> {
+        let loaded = crate::manifest::parse(dir.join("job.toml"), toml.to_owned())?;
+        let options = PlanOptions {
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        build(&loaded, &options)
+    }
+
+    /// A temp dir holding these files (parents created).
+    pub(crate) fn files(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, contents) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, contents).expect("write");
+        }
+        dir
+    }
+
+    pub(crate) fn plan(toml: &str) -> Plan {
+        let dir = files(&[]);
+        plan_in(dir.path(), toml, &[]).unwrap_or_else(|e| panic!("{e}\n--- for ---\n{toml}"))
+    }
+
+    /// The rendered error for a manifest that must not plan.
+    pub(crate) fn error(toml: &str) -> String {
+        let dir = files(&[]);
+        match plan_in(dir.path(), toml, &[]) {
+            Ok(p) => panic!("expected an error, got {:?}\n--- for ---\n{toml}", ids(&p)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    pub(crate) fn ids(plan: &Plan) -> Vec<&str> {
+        plan.units.iter().map(|u| &*u.id).collect()
+    }
+
+    /// The argv of every unit, as strings.
+    pub(crate) fn argvs(plan: &Plan) -> Vec<Vec<String>> {
+        (0..plan.units.len())
+            .map(|i| {
+                plan.argv(i, None)
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unit_ids() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "solo"
+                    run = ["true"]
+                "#},
+                &["solo"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    matrix.os = ["linux", "mac"]
+                    matrix.n = [1, 2.5, true]
+                    run = ["true"]
+                "#},
+                &[
+                    "t[os=linux,n=1]",
+                    "t[os=linux,n=2.5]",
+                    "t[os=linux,n=true]",
+                    "t[os=mac,n=1]",
+                    "t[os=mac,n=2.5]",
+                    "t[os=mac,n=true]",
+                ],
+            ),
+            (
+                // Extras an include adds to existing units are not part of the id.
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    matrix.os = ["linux"]
+                    include = [{ os = "linux", flag = "-x" }, { os = "bsd", cc = "clang" }]
+                    run = ["true"]
+                "#},
+                &["t[os=linux]", "t[os=bsd,cc=clang]"],
+            ),
+            (
+                // Values render as written; file names with `/` and spaces stay whole.
+                indoc! {r#"
+                    [vars]
+                    src = "in"
+                    [[task]]
+                    name = "t"
+                    matrix.file = ["{src}/a b.jpg"]
+                    run = ["true"]
+                "#},
+                &["t[file=in/a b.jpg]"],
+            ),
+        ];
+        for (toml, want) in cases {
+            assert_eq!(ids(&plan(toml)), *want, "{toml}");
+        }
+    }
+
+    #[test]
+    fn tasks_in_file_order() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "b"
+            matrix.i = [1, 2]
+            run = ["true"]
+            [[task]]
+            name = "a"
+            run = ["true"]
+        "#});
+        assert_eq!(ids(&p), ["b[i=1]", "b[i=2]", "a"]);
+        assert_eq!(p.tasks[0].units, 0..2);
+        assert_eq!(p.tasks[1].units, 2..3);
+    }
+
+    #[test]
+    fn every_template_accessor_and_braces() {
+        let p = plan(indoc! {r#"
+            [job]
+            name = "j"
+            [[task]]
+            name = "t"
+            matrix.f = ["d/e/a b.tar.gz", "plain"]
+            run = [
+                "{f}", "{f.name}", "{f.stem}", "{f.ext}", "{f.dir}", "{f.noext}",
+                "{f.dir.name}", "{{x}}", "{{{f.ext}}}", "{job.name}/{task.name}",
+                "{unit.id}", "{unit.index}", "{worker}",
+            ]
+        "#});
+        assert_eq!(
+            argvs(&p),
+            [
+                [
+                    "d/e/a b.tar.gz",
+                    "a b.tar.gz",
+                    "a b.tar",
+                    "gz",
+                    "d/e",
+                    "d/e/a b.tar",
+                    "e",
+                    "{x}",
+                    "{gz}",
+                    "j/t",
+                    "t[f=d/e/a b.tar.gz]",
+                    "0",
+                    "{worker}",
+                ],
+                [
+                    "plain",
+                    "plain",
+                    "plain",
+                    "",
+                    ".",
+                    "plain",
+                    "",
+                    "{x}",
+                    "{}",
+                    "j/t",
+                    "t[f=plain]",
+                    "1",
+                    "{worker}"
+                ],
+            ]
+        );
+        assert_eq!(p.argv(1, Some(3)).last().unwrap(), "3");
+    }
+
+    #[test]
+    fn templates_in_every_field() {
+        let dir = files(&[("w/x", b"")]);
+        let p = plan_in(
+            dir.path(),
+            indoc! {r#"
+                [job]
+                env = { A = "{v}-{k}" }
+                [vars]
+                v = "V"
+                [[task]]
+                name = "t"
+                matrix.k = ["w"]
+                shell = "echo {k} {v}"
+                inputs = ["{k}/in"]
+                outputs = ["{k}/out-{v}"]
+                env = { B = "{task.name}" }
+                dir = "{k}"
+            "#},
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.command(0, None), Command::Shell("echo w V".into()));
+        assert_eq!(p.argv(0, None), ["sh", "-c", "echo w V"]);
+        assert_eq!(
+            p.env(0, None),
+            [("A".into(), "V-w".into()), ("B".into(), "t".into())]
+        );
+        let t = &p.tasks[0];
+        assert_eq!(p.paths(0, &t.inputs), [Path::new("w/in")]);
+        assert_eq!(p.paths(0, &t.outputs), [Path::new("w/out-V")]);
+        assert_eq!(p.dir(0), dir.path().canonicalize().unwrap().join("w"));
+    }
+
+    #[test]
+    fn env_names_the_invoking_environment() {
+        // PATH is set in any test environment.
+        let path = std::env::var("PATH").unwrap();
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "t"
+            run = ["{env.PATH}", "{env.JOBRUN_SURELY_UNSET_VAR}"]
+        "#});
+        assert_eq!(argvs(&p), [[path.as_str(), ""]]);
+    }
+
+    #[test]
+    fn shell_values_are_quoted() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.f = ["$(touch pwned).jpg", "it's", "a b"]
+            shell = "cat {f} > {f.stem}.out"
+        "#});
+        let shells: Vec<String> = (0..3)
+            .map(|i| match p.command(i, None) {
+                Command::Shell(s) => s.into_string().unwrap(),
+                Command::Argv(a) => panic!("{a:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shells,
+            [
+                "cat '$(touch pwned).jpg' > '$(touch pwned)'.out",
+                "cat \"it's\" > \"it's\".out",
+                "cat 'a b' > 'a b'.out",
+            ]
+        );
+    }
+
+    #[test]
+    fn var_overrides() {
+        let toml = indoc! {r#"
+            [vars]
+            out = "thumbs"
+            size = 64
+            [[task]]
+            name = "t"
+            run = ["{out}/{size}"]
+        "#};
+        let dir = files(&[]);
+        let p = plan_in(dir.path(), toml, &[]).unwrap();
+        assert_eq!(argvs(&p), [["thumbs/64"]]);
+        let p = plan_in(dir.path(), toml, &[("out", "my pics"), ("size", "9")]).unwrap();
+        assert_eq!(argvs(&p), [["my pics/9"]]);
+        let e = plan_in(dir.path(), toml, &[("ou", "x")]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("did you mean `out`?"), "{e}");
+    }
+
+    #[test]
+    fn var_overrides_reach_globs_and_matrix_values() {
+        let dir = files(&[("a/1.txt", b""), ("b/2.txt", b"")]);
+        let toml = indoc! {r#"
+            [vars]
+            src = "a"
+            [[task]]
+            name = "t"
+            matrix.f = { glob = "{src}/*.txt" }
+            matrix.g = ["{src}-x"]
+            run = ["true"]
+        "#};
+        let p = plan_in(dir.path(), toml, &[("src", "b")]).unwrap();
+        assert_eq!(ids(&p), ["t[f=b/2.txt,g=b-x]"]);
+    }
+
+    #[test]
+    fn errors() {
+        // (manifest, what the message must contain)
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["the manifest has no task"]),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    run = ["{nope}"]
+                "#},
+                &["task `t`, field `run`: unknown name `nope`", "job.toml:3:9"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    matrix.file = ["a"]
+                    run = ["true"]
+                    outputs = ["{file.stme}"]
+                "#},
+                &[
+                    "task `t`, field `outputs`: unknown accessor `.stme` on `file`",
+                    "did you mean `.stem`?",
+                ],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    shell = "echo {x"
+                "#},
+                &["task `t`, field `shell`: unclosed `{`", "job.toml:3:15"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    run = ["a"]
+                    shell = "b"
+                "#},
+                &["task `t` has both `run` and `shell`"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                "#},
+                &["task `t` has neither `run` nor `shell`"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    run = ["a"]
+                    [[task]]
+                    name = "t"
+                    run = ["b"]
+                "#},
+                &["duplicate task name `t`", "job.toml:5:8"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    matrix.x = ["a", "a"]
+                    run = ["b"]
+                "#},
+                &["duplicate unit id `t[x=a]`"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "a b"
+                    run = ["b"]
+                "#},
+                &["invalid task name `a b`"],
+            ),
+            (
+                indoc! {r#"
+                    [vars]
+                    worker = "x"
+                    [[task]]
+                    name = "t"
+                    run = ["b"]
+                "#},
+                &["`worker` is a reserved name"],
+            ),
+            (
+                indoc! {r#"
+                    [vars]
+                    k = "x"
+                    [[task]]
+                    name = "t"
+                    matrix.k = [1]
+                    run = ["b"]
+                "#},
+                &["matrix key `k` has the same name as a var"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "t"
+                    matrix.glob = { glob = "{unit.id}" }
+                    run = ["b"]
+                "#},
+                &["field `glob`: unknown name `unit.id`"],
+            ),
+        ];
+        for (toml, wants) in cases {
+            let e = error(toml);
+            for want in *wants {
+                assert!(
+                    e.contains(want),
+                    "{want:?} not in:\n{e}\n--- for ---\n{toml}"
+                );
+            }
+        }
+    }
+}

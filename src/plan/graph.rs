@@ -139,3 +139,193 @@ fn extend(u: &mut Unit, more: &[u32]) {
     v.dedup();
     u.needs = v.into_boxed_slice();
 }
+
+#[cfg(test)]
+mod tests {
+    use indoc::indoc;
+
+    use crate::plan::Plan;
+    use crate::plan::build::tests::{error, plan};
+
+    /// Each unit's needs, as ids.
+    fn needs(p: &Plan) -> Vec<(&str, Vec<&str>)> {
+        p.units
+            .iter()
+            .map(|u| {
+                let n = u.needs.iter().map(|&i| &*p.units[i as usize].id).collect();
+                (&*u.id, n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shared_keys_give_per_unit_edges() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "fetch"
+            matrix.file = ["a", "b"]
+            run = ["true"]
+            [[task]]
+            name = "resize"
+            matrix.size = [1, 2]
+            matrix.file = ["a", "b"]
+            run = ["true"]
+            needs = ["fetch"]
+            [[task]]
+            name = "report"
+            run = ["true"]
+            needs = ["resize"]
+        "#});
+        assert_eq!(
+            needs(&p),
+            [
+                ("fetch[file=a]", vec![]),
+                ("fetch[file=b]", vec![]),
+                ("resize[size=1,file=a]", vec!["fetch[file=a]"]),
+                ("resize[size=1,file=b]", vec!["fetch[file=b]"]),
+                ("resize[size=2,file=a]", vec!["fetch[file=a]"]),
+                ("resize[size=2,file=b]", vec!["fetch[file=b]"]),
+                (
+                    "report",
+                    vec![
+                        "resize[size=1,file=a]",
+                        "resize[size=1,file=b]",
+                        "resize[size=2,file=a]",
+                        "resize[size=2,file=b]",
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_shared_key_is_a_barrier() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "a"
+            matrix.x = [1, 2]
+            run = ["true"]
+            [[task]]
+            name = "b"
+            matrix.y = [1, 2]
+            run = ["true"]
+            needs = ["a"]
+        "#});
+        assert_eq!(
+            needs(&p)[2..],
+            [
+                ("b[y=1]", vec!["a[x=1]", "a[x=2]"]),
+                ("b[y=2]", vec!["a[x=1]", "a[x=2]"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_task_may_need_a_later_task() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "upload"
+            matrix.f = ["a", "b"]
+            run = ["true"]
+            needs = ["build", "build"]
+            [[task]]
+            name = "build"
+            matrix.f = ["b", "a"]
+            run = ["true"]
+        "#});
+        assert_eq!(
+            needs(&p),
+            [
+                ("upload[f=a]", vec!["build[f=a]"]),
+                ("upload[f=b]", vec!["build[f=b]"]),
+                ("build[f=b]", vec![]),
+                ("build[f=a]", vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn include_added_units_match_on_the_keys_they_have() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "a"
+            matrix.os = ["linux", "mac"]
+            matrix.v = [1]
+            include = [{ os = "bsd" }]
+            run = ["true"]
+            [[task]]
+            name = "b"
+            matrix.os = ["linux", "bsd"]
+            matrix.v = [1]
+            run = ["true"]
+            needs = ["a"]
+        "#});
+        assert_eq!(
+            needs(&p)[3..],
+            [
+                ("b[os=linux,v=1]", vec!["a[os=linux,v=1]"]),
+                ("b[os=bsd,v=1]", vec!["a[os=bsd]"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_needs() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "a"
+                    run = ["true"]
+                    needs = ["a"]
+                "#},
+                &["dependency cycle: `a` -> `a`", "job.toml:4:10"],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "a"
+                    run = ["true"]
+                    needs = ["c"]
+                    [[task]]
+                    name = "b"
+                    run = ["true"]
+                    needs = ["a"]
+                    [[task]]
+                    name = "c"
+                    run = ["true"]
+                    needs = ["b"]
+                "#},
+                &[
+                    "dependency cycle: `a` -> `c` -> `b` -> `a`",
+                    "job.toml:4:10",
+                ],
+            ),
+            (
+                indoc! {r#"
+                    [[task]]
+                    name = "fetch"
+                    run = ["true"]
+                    [[task]]
+                    name = "b"
+                    run = ["true"]
+                    needs = ["fecth"]
+                "#},
+                &[
+                    "task `b` needs `fecth`, which is not a task",
+                    "did you mean `fetch`?",
+                    "job.toml:7:10",
+                ],
+            ),
+        ];
+        for (toml, wants) in cases {
+            let e = error(toml);
+            for want in *wants {
+                assert!(
+                    e.contains(want),
+                    "{want:?} not in:\n{e}\n--- for ---\n{toml}"
+                );
+            }
+        }
+    }
+}

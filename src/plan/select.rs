@@ -53,3 +53,122 @@ pub fn select(plan: &Plan, patterns: &[String]) -> Result<Vec<bool>, Error> {
     }
     Ok(selected)
 }
+
+#[cfg(test)]
+mod tests {
+    use indoc::indoc;
+
+    use super::select;
+    use crate::plan::Plan;
+    use crate::plan::build::tests::plan;
+
+    fn job() -> Plan {
+        plan(indoc! {r#"
+            [[task]]
+            name = "report"
+            run = ["true"]
+            needs = ["resize"]
+            [[task]]
+            name = "fetch"
+            matrix.file = ["a.jpg", "b.jpg"]
+            run = ["true"]
+            [[task]]
+            name = "resize"
+            matrix.file = ["a.jpg", "b.jpg"]
+            matrix.size = [64, 256]
+            run = ["true"]
+            needs = ["fetch"]
+        "#})
+    }
+
+    fn chosen(p: &Plan, patterns: &[&str]) -> Vec<String> {
+        let pats: Vec<String> = patterns.iter().map(|s| (*s).to_owned()).collect();
+        let sel = select(p, &pats).unwrap_or_else(|e| panic!("{patterns:?}: {e}"));
+        p.units
+            .iter()
+            .zip(sel)
+            .filter(|(_, s)| *s)
+            .map(|(u, _)| u.id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn selects_by_id_task_or_glob_with_dependencies() {
+        let p = job();
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &[],
+                &[
+                    "report",
+                    "fetch[file=a.jpg]",
+                    "fetch[file=b.jpg]",
+                    "resize[file=a.jpg,size=64]",
+                    "resize[file=a.jpg,size=256]",
+                    "resize[file=b.jpg,size=64]",
+                    "resize[file=b.jpg,size=256]",
+                ],
+            ),
+            // An exact id, although `[` starts a glob class.
+            (&["fetch[file=b.jpg]"], &["fetch[file=b.jpg]"]),
+            (
+                &["resize[file=a.jpg,size=256]"],
+                &["fetch[file=a.jpg]", "resize[file=a.jpg,size=256]"],
+            ),
+            (&["fetch"], &["fetch[file=a.jpg]", "fetch[file=b.jpg]"]),
+            (
+                &["resize*size=64]"],
+                &[
+                    "fetch[file=a.jpg]",
+                    "fetch[file=b.jpg]",
+                    "resize[file=a.jpg,size=64]",
+                    "resize[file=b.jpg,size=64]",
+                ],
+            ),
+            (&["fe*"], &["fetch[file=a.jpg]", "fetch[file=b.jpg]"]),
+            (
+                &["*a.jpg*", "fetch"],
+                &[
+                    "fetch[file=a.jpg]",
+                    "fetch[file=b.jpg]",
+                    "resize[file=a.jpg,size=64]",
+                    "resize[file=a.jpg,size=256]",
+                ],
+            ),
+            // A task earlier in the file pulls in later ones, transitively.
+            (
+                &["report"],
+                &[
+                    "report",
+                    "fetch[file=a.jpg]",
+                    "fetch[file=b.jpg]",
+                    "resize[file=a.jpg,size=64]",
+                    "resize[file=a.jpg,size=256]",
+                    "resize[file=b.jpg,size=64]",
+                    "resize[file=b.jpg,size=256]",
+                ],
+            ),
+        ];
+        for (patterns, want) in cases {
+            assert_eq!(chosen(&p, patterns), *want, "{patterns:?}");
+        }
+    }
+
+    #[test]
+    fn no_match_is_a_usage_error() {
+        let p = job();
+        for (pattern, hint) in [
+            ("fetc", "did you mean `fetch`?"),
+            ("zzz", "tasks: report, fetch, resize"),
+            ("fetch[file=c.jpg]", "did you mean `fetch`?"),
+        ] {
+            let e = select(&p, &[pattern.to_owned()]).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("`--only {pattern}` matches no unit")),
+                "{e}"
+            );
+            assert!(e.contains(hint), "{e}");
+        }
+    }
+}
