@@ -79,8 +79,11 @@ pub struct PlanArgs {
     #[arg(long, conflicts_with = "count")]
     pub json: bool,
     /// Print only the number of units.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "why")]
     pub count: bool,
+    /// Say per unit whether a run would run it, and why (reads the journal, writes nothing).
+    #[arg(long, conflicts_with = "json")]
+    pub why: bool,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +96,9 @@ pub struct RunArgs {
     /// Show what would run, then stop; runs nothing, writes nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Ignore the journal: run every selected unit, even those up to date.
+    #[arg(long)]
+    pub fresh: bool,
     /// Which unit output is printed (default: the job's `output`, else `failed`).
     #[arg(long, value_enum, value_name = "MODE")]
     pub output: Option<OutputArg>,

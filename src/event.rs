@@ -2,8 +2,10 @@
 //! sends these, in the order things happen, on one channel.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::journal::Fingerprint;
 use crate::outcome::{CancelReason, Counts, Outcome};
 
 #[derive(Debug)]
@@ -28,8 +30,11 @@ pub enum Event {
         unit: u32,
         attempt: u32,
         end: AttemptEnd,
+        started_at: SystemTime,
         duration: Duration,
         retry_in: Duration,
+        timed_out: bool,
+        fingerprint: Option<Arc<Fingerprint>>,
     },
     /// The run stops starting units (and maybe terminates running ones).
     Cancelling {
@@ -59,6 +64,8 @@ pub struct Finished {
     pub log: Option<PathBuf>,
     /// Failure of a task with `allow_failure = true`: reported, not counted.
     pub allowed: bool,
+    /// Computed when the journal is on and the unit was considered for running.
+    pub fingerprint: Option<Arc<Fingerprint>>,
 }
 
 /// How one attempt's process ended.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod journal;
 pub mod manifest;
 pub mod options;
 pub mod outcome;

@@ -7,7 +7,10 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, PlanInput, RunArgs};
 use crate::error::Error;
+use crate::event::Event;
 use crate::exec::{self, ExecOptions};
+use crate::journal::{self, Journal, Record};
+use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::{self, PlainReporter};
 use crate::{manifest, options};
@@ -21,6 +24,10 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let mut out = BufWriter::new(stdout.lock());
             let r = if args.count {
                 writeln!(out, "{}", selected.iter().filter(|&&s| s).count())
+            } else if args.why {
+                let prior = journal::read_prior(&plan, false);
+                let why = journal::explain_plan(&plan, &selected, &prior);
+                report::plan::write_why(&mut out, &plan, &why)
             } else if args.json {
                 report::plan::write_json(&mut out, &plan, &selected)
             } else {
@@ -78,28 +85,122 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         return Ok(0);
     }
     let report_opts = options::report(args, &plan);
+    let journal_name = format!("{}.journal", plan.job.name);
+    // Lock first, then read: no other run appends while we decide what is done.
+    let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
+    let prior = journal::read_prior(&plan, args.fresh);
     let opts = ExecOptions {
         workers,
         selected,
         logs_dir: plan.job.state_dir.join("logs").join(&plan.job.name),
         handle_signals: true,
+        prior: Some(prior),
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<Event>();
     std::thread::scope(|scope| {
         let plan = &plan;
-        let reporter = scope.spawn(move || {
+        let journal = &mut journal;
+        let consumer = scope.spawn(move || {
             let mut r = PlainReporter::new(plan, report_opts, std::io::stderr(), std::io::stdout());
             let mut broken = false;
-            for ev in rx {
+            let mut journal_error: Option<Error> = None;
+            loop {
+                let ev = match journal.due() {
+                    Some(due) => match rx
+                        .recv_timeout(due.saturating_duration_since(std::time::Instant::now()))
+                    {
+                        Ok(ev) => Some(ev),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    },
+                    None => match rx.recv() {
+                        Ok(ev) => Some(ev),
+                        Err(_) => break,
+                    },
+                };
+                if journal_error.is_none() {
+                    let res = match &ev {
+                        Some(ev) => record_event(journal, plan, ev)
+                            .and_then(|()| journal.sync_if_due(false)),
+                        None => journal.sync_if_due(false),
+                    };
+                    if let Err(e) = res {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "{e}; the journal stops here (the run goes on)"
+                        );
+                        journal_error = Some(e);
+                    }
+                }
                 // A closed terminal must not stop the run; keep draining events.
-                if !broken && r.handle(&ev).is_err() {
+                if let Some(ev) = &ev
+                    && !broken
+                    && r.handle(ev).is_err()
+                {
                     broken = true;
                 }
+            }
+            match journal_error {
+                Some(e) => Err(e),
+                None => journal.sync_if_due(true),
             }
         });
         let result = exec::execute(plan, &opts, &tx);
         drop(tx);
-        let _ = reporter.join();
-        result.map(|r| r.exit_code)
+        let journal_result = consumer.join().unwrap_or(Ok(()));
+        let code = result?.exit_code;
+        match journal_result {
+            // The units' work is done but not recorded: say so with jobrun's own exit code.
+            Err(e) if code == 0 => Err(e),
+            _ => Ok(code),
+        }
     })
+}
+
+/// Journal records for the attempts an event reports.
+fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event) -> Result<(), Error> {
+    match ev {
+        Event::AttemptFailed {
+            unit,
+            attempt,
+            end,
+            started_at,
+            duration,
+            timed_out,
+            fingerprint: Some(fp),
+            ..
+        } => {
+            let outcome = if *timed_out {
+                Outcome::TimedOut
+            } else {
+                Outcome::Failed
+            };
+            let id = &plan.units[*unit as usize].id;
+            journal.append(&Record::attempt(
+                id,
+                *attempt,
+                outcome,
+                Some(end),
+                *started_at,
+                *duration,
+                fp,
+            ))
+        }
+        Event::UnitFinished(f) if f.attempts > 0 => match (&f.fingerprint, f.started_at) {
+            (Some(fp), Some(at)) => {
+                let id = &plan.units[f.unit as usize].id;
+                journal.append(&Record::attempt(
+                    id,
+                    f.attempts,
+                    f.outcome,
+                    f.end.as_ref(),
+                    at,
+                    f.duration,
+                    fp,
+                ))
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }

@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -27,6 +28,7 @@ use super::retry::backoff;
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
+use crate::journal::{self, Fingerprint, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
@@ -40,6 +42,8 @@ pub struct ExecOptions {
     pub logs_dir: PathBuf,
     /// Handle SIGINT/SIGTERM (tests of the library may not want to).
     pub handle_signals: bool,
+    /// What earlier runs recorded; None runs everything and computes no fingerprints.
+    pub prior: Option<Prior>,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -243,13 +247,18 @@ impl Shared<'_> {
     fn worker(&self, w: usize) {
         let mut cache = ProgramCache::default();
         loop {
-            let unit = {
+            let (unit, dep_ran) = {
                 let mut st = self.lock();
                 loop {
                     if st.cancel.is_some() || st.finished == st.to_finish {
                         return;
                     }
                     if let Some(Reverse(u)) = st.ready.pop() {
+                        let dep_ran = self.plan.units[u as usize]
+                            .needs
+                            .iter()
+                            .find(|&&d| st.done[d as usize] != Some(Outcome::UpToDate))
+                            .copied();
                         st.running[w] = Some(Running {
                             pgid: 0,
                             deadline: None,
@@ -257,17 +266,17 @@ impl Shared<'_> {
                             killed: false,
                             cause: None,
                         });
-                        break u;
+                        break (u, dep_ran);
                     }
                     st = self.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            self.run_unit(unit, w, &mut cache);
+            self.run_unit(unit, dep_ran, w, &mut cache);
         }
     }
 
     /// All attempts of one unit, then its record.
-    fn run_unit(&self, unit: u32, w: usize, cache: &mut ProgramCache) {
+    fn run_unit(&self, unit: u32, dep_ran: Option<u32>, w: usize, cache: &mut ProgramCache) {
         let plan = self.plan;
         let i = unit as usize;
         let task = plan.task_of(i);
@@ -292,6 +301,39 @@ impl Shared<'_> {
             .logs_dir
             .join(process::log_file_name(&plan.units[i].id));
 
+        let mut fp: Option<Arc<Fingerprint>> = None;
+        if let Some(prior) = &self.opts.prior {
+            if self.stopping.load(Ordering::Acquire) {
+                let mut st = self.lock();
+                st.running[w] = None;
+                self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                return;
+            }
+            let f = journal::fingerprint(plan, i, &prior.cache);
+            if dep_ran.is_none()
+                && journal::explain(prior, &plan.units[i].id, &f, &self.outputs(i)) == Why::UpToDate
+            {
+                let mut st = self.lock();
+                st.running[w] = None;
+                self.record(
+                    &mut st,
+                    Finished {
+                        unit,
+                        outcome: Outcome::UpToDate,
+                        attempts: 0,
+                        end: None,
+                        duration: Duration::ZERO,
+                        started_at: None,
+                        log: None,
+                        allowed: false,
+                        fingerprint: Some(Arc::new(f)),
+                    },
+                );
+                self.work_cv.notify_all();
+                return;
+            }
+            fp = Some(Arc::new(f));
+        }
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
         let (outcome, end, duration, started_at) = loop {
@@ -335,14 +377,23 @@ impl Shared<'_> {
                 unit,
                 attempt,
                 end: end.clone(),
+                started_at,
                 duration,
                 retry_in: delay,
+                timed_out: outcome == Outcome::TimedOut,
+                fingerprint: fp.clone(),
             });
             if !self.sleep_unless_stopping(delay) {
                 break (outcome, end, duration, started_at);
             }
         };
 
+        if outcome.is_failure() {
+            // A half-written output must never pass for a result.
+            for (_, abs) in self.outputs(i) {
+                let _ = std::fs::remove_file(abs);
+            }
+        }
         let mut st = self.lock();
         st.running[w] = None;
         let allowed = task.allow_failure && outcome.is_failure();
@@ -357,6 +408,7 @@ impl Shared<'_> {
                 started_at: Some(started_at),
                 log: Some(log_path),
                 allowed,
+                fingerprint: fp,
             },
         );
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
@@ -508,8 +560,26 @@ impl Shared<'_> {
                 started_at: None,
                 log: None,
                 allowed: false,
+                fingerprint: None,
             },
         );
+    }
+
+    /// The unit's outputs as (shown, absolute) paths.
+    fn outputs(&self, i: usize) -> Vec<(String, PathBuf)> {
+        let task = self.plan.task_of(i);
+        if task.outputs.is_empty() {
+            return Vec::new();
+        }
+        let dir = self.plan.dir(i);
+        self.plan
+            .paths(i, &task.outputs)
+            .into_iter()
+            .map(|rel| {
+                let shown = rel.display().to_string();
+                (shown, dir.join(rel))
+            })
+            .collect()
     }
 
     fn escalate(&self, st: &mut State, reason: CancelReason) {

@@ -130,7 +130,9 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             });
         }
         let quiet = self.opts.verbosity == Verbosity::Quiet;
-        if failed || !quiet && f.outcome != Outcome::Cancelled {
+        let verbose = self.opts.verbosity == Verbosity::Verbose;
+        let noisy = matches!(f.outcome, Outcome::Cancelled | Outcome::UpToDate);
+        if failed || !quiet && (!noisy || verbose) {
             let label = match f.outcome {
                 Outcome::Ok => "ok  ",
                 Outcome::Failed => "FAIL",

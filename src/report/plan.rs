@@ -89,3 +89,17 @@ pub fn write_json(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::R
     }
     Ok(())
 }
+
+/// `plan --why`: per selected unit, whether a run would run it and why.
+pub fn write_why(
+    out: &mut impl Write,
+    plan: &Plan,
+    why: &[Option<crate::journal::Why>],
+) -> io::Result<()> {
+    for (i, w) in why.iter().enumerate() {
+        if let Some(w) = w {
+            writeln!(out, "{i:>5}  {}  {w}", plan.units[i].id)?;
+        }
+    }
+    Ok(())
+}

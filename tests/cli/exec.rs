@@ -238,10 +238,20 @@ fn the_example_job_runs_on_the_real_pool() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let images = std::fs::read_dir(repo.join("jobs/images")).expect("images").count();
+    let images = std::fs::read_dir(repo.join("jobs/images"))
+        .expect("images")
+        .count();
     for size in [64u32, 256] {
-        for e in std::fs::read_dir(repo.join("jobs/images")).expect("images").flatten() {
-            let stem = e.path().file_stem().expect("stem").to_string_lossy().into_owned();
+        for e in std::fs::read_dir(repo.join("jobs/images"))
+            .expect("images")
+            .flatten()
+        {
+            let stem = e
+                .path()
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
             for suffix in ["", "-gray"] {
                 let p = out_dir.path().join(format!("{stem}-{size}{suffix}.png"));
                 let png = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

@@ -1,0 +1,208 @@
+//! The journal: `state_dir/<job>.journal`, append-only JSON Lines, one record
+//! per finished attempt. It makes reruns skip what is done (`up_to_date`).
+//!
+//! Invariants: records are only appended; a torn last line is ignored (and a
+//! newline is written before appending after one); the file is fsynced at
+//! most 100 ms after a record is written (group commit) and at exit; one run
+//! per job at a time, enforced by an OS lock that dies with the process.
+//! Identity is the unit id, never a position in the plan.
+
+mod fingerprint;
+mod lock;
+mod record;
+mod why;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use fingerprint::{Fingerprint, HashCache, InputStamp, fingerprint};
+pub use lock::JobLock;
+pub use record::{Record, parse_lines};
+pub use why::{Why, explain, explain_plan};
+
+use crate::error::Error;
+use crate::plan::Plan;
+
+/// At most this long between a record's write and its fsync.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What earlier runs recorded, for deciding what is up to date.
+#[derive(Default)]
+pub struct Prior {
+    /// The latest record per unit id (by start time, then file order).
+    pub last: HashMap<String, Record>,
+    pub cache: HashCache,
+    /// Ignore the records (`--fresh`); they still seed the hash cache.
+    pub fresh: bool,
+}
+
+/// The journal files of a job: its own and any shard's.
+pub fn journal_files(state_dir: &Path, job: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let own = format!("{job}.journal");
+    let shard_prefix = format!("{job}.shard-");
+    if let Ok(rd) = std::fs::read_dir(state_dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name == own || name.starts_with(&shard_prefix) && name.ends_with(".journal") {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Read every journal of the job (read-only: `plan --why` uses this too).
+pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
+    let mut prior = Prior {
+        fresh,
+        ..Prior::default()
+    };
+    let index: HashMap<&str, usize> = plan
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (&*u.id, i))
+        .collect();
+    for path in journal_files(&plan.job.state_dir, &plan.job.name) {
+        let Ok(text) = std::fs::read(&path) else {
+            continue;
+        };
+        let (records, _) = parse_lines(&text);
+        for r in records {
+            if let Some(&i) = index.get(r.id.as_str()) {
+                let dir = plan.dir(i);
+                for s in &r.inputs {
+                    if !s.hash.is_empty() {
+                        prior
+                            .cache
+                            .seed(dir.join(&s.path), s.size, s.mtime_ns, s.hash.clone());
+                    }
+                }
+            }
+            match prior.last.get(&r.id) {
+                Some(old) if old.start_ms > r.start_ms => {}
+                _ => {
+                    prior.last.insert(r.id.clone(), r);
+                }
+            }
+        }
+    }
+    prior
+}
+
+/// The open journal of a running job.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+    unsynced: Option<Instant>,
+    _lock: JobLock,
+}
+
+impl Journal {
+    /// Lock the job and open its journal for appending. `name` is the
+    /// journal's file name (`<job>.journal`, or a shard's).
+    pub fn open(state_dir: &Path, job: &str, name: &str) -> Result<Journal, Error> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            Error::io(
+                format!("cannot create the state dir `{}`", state_dir.display()),
+                e,
+            )
+        })?;
+        let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
+        let path = state_dir.join(name);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open the journal `{}`", path.display()), e))?;
+        // After a crash the last line may be torn: start the next record on a line of its own.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 0 {
+            let mut last = [0u8; 1];
+            let ends_with_newline = file
+                .seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map(|()| last[0] == b'\n')
+                .unwrap_or(false);
+            if !ends_with_newline {
+                file.write_all(b"\n").map_err(|e| {
+                    Error::io(format!("cannot write the journal `{}`", path.display()), e)
+                })?;
+            }
+        }
+        Ok(Journal {
+            file,
+            path,
+            buf: Vec::with_capacity(64 * 1024),
+            unsynced: None,
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queue a record; it reaches the disk by the next `sync_if_due`.
+    pub fn append(&mut self, r: &Record) -> Result<(), Error> {
+        serde_json::to_writer(&mut self.buf, r)
+            .map_err(|e| Error::io("cannot encode a journal record", e.into()))?;
+        self.buf.push(b'\n');
+        self.unsynced.get_or_insert_with(Instant::now);
+        if self.buf.len() >= 64 * 1024 {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// When the oldest unsynced record is due for fsync, if any.
+    pub fn due(&self) -> Option<Instant> {
+        self.unsynced.map(|t| t + SYNC_INTERVAL)
+    }
+
+    /// Write and fsync if the oldest unsynced record is 100 ms old (or `force`).
+    pub fn sync_if_due(&mut self, force: bool) -> Result<(), Error> {
+        match self.due() {
+            Some(due) if force || Instant::now() >= due => {
+                self.write_out()?;
+                self.file.sync_data().map_err(|e| {
+                    Error::io(
+                        format!("cannot sync the journal `{}`", self.path.display()),
+                        e,
+                    )
+                })?;
+                self.unsynced = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn write_out(&mut self) -> Result<(), Error> {
+        if !self.buf.is_empty() {
+            // One write per batch: O_APPEND keeps whole records together.
+            self.file.write_all(&self.buf).map_err(|e| {
+                Error::io(
+                    format!("cannot write the journal `{}`", self.path.display()),
+                    e,
+                )
+            })?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.sync_if_due(true);
+    }
+}

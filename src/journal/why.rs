@@ -1,0 +1,130 @@
+//! Whether a unit must run, and why (`plan --why` prints these).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::{Fingerprint, Prior};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Done before with the same fingerprint, and its outputs exist.
+    UpToDate,
+    /// `--fresh`: the journal is ignored.
+    Fresh,
+    /// No record of it.
+    New,
+    /// Its last attempt did not succeed (`failed`, `timed_out`, `killed`).
+    LastFailed(String),
+    /// The rendered command, env or dir differ.
+    CommandChanged,
+    /// An input's path or content differs (the first such input).
+    InputChanged(String),
+    /// An output is missing (the first missing one).
+    OutputMissing(String),
+    /// A unit it needs runs (again), so it runs too.
+    DependencyRuns(String),
+}
+
+impl Why {
+    pub fn runs(&self) -> bool {
+        *self != Why::UpToDate
+    }
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::UpToDate => f.write_str("up to date"),
+            Why::Fresh => f.write_str("runs: --fresh"),
+            Why::New => f.write_str("runs: new"),
+            Why::LastFailed(o) => write!(f, "runs: {o} last time"),
+            Why::CommandChanged => f.write_str("runs: command changed"),
+            Why::InputChanged(p) => write!(f, "runs: input changed: {p}"),
+            Why::OutputMissing(p) => write!(f, "runs: output missing: {p}"),
+            Why::DependencyRuns(id) => write!(f, "runs: needs {id}, which runs"),
+        }
+    }
+}
+
+/// Decide for one unit from its own record; dependencies are the caller's.
+/// `outputs` are (shown, absolute) paths.
+pub fn explain(prior: &Prior, id: &str, fp: &Fingerprint, outputs: &[(String, PathBuf)]) -> Why {
+    if prior.fresh {
+        return Why::Fresh;
+    }
+    let Some(last) = prior.last.get(id) else {
+        return Why::New;
+    };
+    if last.outcome != "ok" {
+        return Why::LastFailed(last.outcome.clone());
+    }
+    if last.cmd != fp.command {
+        return Why::CommandChanged;
+    }
+    if last.fp != fp.hash {
+        let changed = fp
+            .inputs
+            .iter()
+            .find(|i| {
+                !last
+                    .inputs
+                    .iter()
+                    .any(|o| o.path == i.path && o.hash == i.hash)
+            })
+            .or_else(|| fp.inputs.first());
+        return Why::InputChanged(
+            changed.map_or_else(|| "(inputs list)".to_owned(), |i| i.path.clone()),
+        );
+    }
+    if let Some((shown, _)) = outputs
+        .iter()
+        .find(|(_, abs)| std::fs::symlink_metadata(abs).is_err())
+    {
+        return Why::OutputMissing(shown.clone());
+    }
+    Why::UpToDate
+}
+
+/// `explain` for every selected unit, with dependencies: a unit whose need
+/// runs runs too. Reads inputs and outputs; writes nothing.
+pub fn explain_plan(
+    plan: &crate::plan::Plan,
+    selected: &[bool],
+    prior: &Prior,
+) -> Vec<Option<Why>> {
+    let n = plan.units.len();
+    let mut why: Vec<Option<Why>> = (0..n)
+        .map(|i| {
+            selected[i].then(|| {
+                let fp = super::fingerprint(plan, i, &prior.cache);
+                let task = plan.task_of(i);
+                let dir = plan.dir(i);
+                let outputs: Vec<(String, PathBuf)> = plan
+                    .paths(i, &task.outputs)
+                    .into_iter()
+                    .map(|rel| (rel.display().to_string(), dir.join(rel)))
+                    .collect();
+                explain(prior, &plan.units[i].id, &fp, &outputs)
+            })
+        })
+        .collect();
+    // Needs may point to later units: propagate until nothing changes.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..n {
+            if why[i] != Some(Why::UpToDate) {
+                continue;
+            }
+            let runs = plan.units[i]
+                .needs
+                .iter()
+                .find(|&&d| why[d as usize].as_ref().is_some_and(Why::runs));
+            if let Some(&d) = runs {
+                why[i] = Some(Why::DependencyRuns(plan.units[d as usize].id.to_string()));
+                changed = true;
+            }
+        }
+    }
+    why
+}

@@ -1,0 +1,239 @@
+//! The journal: resume after failures and crashes, up-to-date skipping.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use indoc::indoc;
+
+use crate::support::{Job, jobrun, lines, stderr};
+
+/// Ids of the units recorded `ok` in the job's journal.
+fn journal_ok(job: &Job, name: &str) -> HashSet<String> {
+    let text = std::fs::read_to_string(job.path().join(format!(".jobrun/{name}.journal")))
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["outcome"] == "ok")
+        .map(|v| v["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn rerun_after_a_fix_runs_only_what_is_not_done() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 20] }
+        shell = "echo {i} >> ran; test {i} -ne 7 || test -e fixed"
+        [[task]]
+        name = "after"
+        matrix.i = { range = [0, 20] }
+        needs = ["t"]
+        shell = "echo after-{i} >> ran"
+    "#});
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let first = lines(job.path().join("ran"));
+    assert_eq!(first, (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
+
+    job.file("fixed", "");
+    std::fs::remove_file(job.path().join("ran")).expect("rm");
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let second = lines(job.path().join("ran"));
+    // Unit 7 and everything cancelled; units 0-6 are up to date.
+    let mut expected: Vec<String> = (7..20).map(|i| i.to_string()).collect();
+    expected.extend((0..20).map(|i| format!("after-{i}")));
+    assert_eq!(second, expected);
+    assert!(stderr(&out).contains("7 up_to_date"), "{}", stderr(&out));
+
+    // Nothing left to do; --fresh runs everything again.
+    let out = job.run(&[]);
+    assert!(stderr(&out).contains("40 up_to_date"), "{}", stderr(&out));
+    let out = job.run(&["--fresh"]);
+    assert!(stderr(&out).contains("40 ok"), "{}", stderr(&out));
+}
+
+#[test]
+fn changes_rerun_exactly_the_affected_units() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 2
+        [[task]]
+        name = "copy"
+        matrix.f = { glob = "in/*.txt" }
+        run = ["cp", "{f}", "out-{f.name}"]
+        inputs = ["{f}"]
+        outputs = ["out-{f.name}"]
+        [[task]]
+        name = "log"
+        matrix.f = { glob = "in/*.txt" }
+        needs = ["copy"]
+        shell = "echo {f.name} >> ran"
+    "#});
+    for n in ["a", "b", "c"] {
+        job.file(format!("in/{n}.txt"), n);
+    }
+    assert_eq!(job.run(&[]).status.code(), Some(0));
+    let rerun = |job: &Job| {
+        let _ = std::fs::remove_file(job.path().join("ran"));
+        let out = job.run(&[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut r = lines(job.path().join("ran"));
+        r.sort();
+        r
+    };
+    // A new input file: only its units run (adding a file shifts plan positions).
+    job.file("in/0.txt", "zero");
+    assert_eq!(rerun(&job), ["0.txt"]);
+    // Changed content: that unit and its dependent.
+    job.file("in/b.txt", "B");
+    assert_eq!(rerun(&job), ["b.txt"]);
+    assert_eq!(job.read("out-b.txt"), "B");
+    // A deleted output reruns its unit.
+    std::fs::remove_file(job.path().join("out-c.txt")).expect("rm");
+    assert_eq!(rerun(&job), ["c.txt"]);
+    // Same content, new mtime: nothing runs.
+    job.file("in/a.txt", "a");
+    assert_eq!(rerun(&job), Vec::<String>::new());
+    // `plan --why` says why, and writes nothing.
+    job.file("in/a.txt", "A");
+    let out = job.sub("plan", &["--why"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("copy[f=in/a.txt]  runs: input changed: in/a.txt"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log[f=in/a.txt]  runs: needs copy[f=in/a.txt], which runs"),
+        "{text}"
+    );
+    assert!(text.contains("copy[f=in/b.txt]  up to date"), "{text}");
+}
+
+#[test]
+fn failed_outputs_are_removed() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "half"
+        shell = "echo partial > result; exit 1"
+        outputs = ["result"]
+    "#});
+    assert_eq!(job.run(&[]).status.code(), Some(1));
+    assert!(!job.path().join("result").exists());
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "wait"
+        shell = "touch started; while [ ! -e go ]; do sleep 0.05; done"
+    "#});
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+        .current_dir(job.path())
+        .arg("job.toml")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..400 {
+        if job.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is already running"),
+        "{}",
+        stderr(&out)
+    );
+    job.file("go", "");
+    assert_eq!(first.wait().expect("wait").code(), Some(0));
+    // The lock died with the first run: no stale lock to delete.
+    assert_eq!(job.run(&[]).status.code(), Some(0));
+}
+
+#[test]
+fn plan_check_and_dry_run_write_no_state() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        run = ["touch", "ran"]
+    "#});
+    for args in [&["plan"][..], &["plan", "--why"], &["check"]] {
+        let out = jobrun()
+            .current_dir(job.path())
+            .args(args)
+            .arg("job.toml")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(job.run(&["--dry-run"]).status.code(), Some(0));
+    assert!(!job.path().join(".jobrun").exists());
+    assert!(!job.path().join("ran").exists());
+}
+
+#[test]
+fn crash_safety_sigkill_at_several_points() {
+    // 300 short units; jobrun is SIGKILLed mid-run, then rerun until done.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 4
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 300] }
+        shell = "echo {unit.id} >> ran; sleep 0.01"
+    "#});
+    let mut done_before_kill: HashSet<String> = HashSet::new();
+    for (round, wait_for) in [20usize, 90, 180].into_iter().enumerate() {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+            .current_dir(job.path())
+            .arg("job.toml")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        for _ in 0..2000 {
+            if lines(job.path().join("ran")).len() >= wait_for {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        // The journal stays readable: every line but possibly a torn last one parses.
+        let text =
+            std::fs::read_to_string(job.path().join(".jobrun/job.journal")).unwrap_or_default();
+        let bad = text
+            .lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+            .count();
+        assert!(bad <= 1, "round {round}: {bad} unreadable lines");
+        let ok_now = journal_ok(&job, "job");
+        assert!(
+            ok_now.is_superset(&done_before_kill),
+            "records are never lost once synced"
+        );
+        done_before_kill = ok_now;
+        // Orphans of the killed run finish their one short command; let them.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before_final = lines(job.path().join("ran")).len();
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all = lines(job.path().join("ran"));
+    let rerun: Vec<&String> = all[before_final..].iter().collect();
+    for id in &rerun {
+        assert!(
+            !done_before_kill.contains(id.as_str()),
+            "{id} was recorded ok and ran again"
+        );
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), 300, "every unit ran at least once");
+    assert_eq!(journal_ok(&job, "job").len(), 300);
+}
