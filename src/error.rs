@@ -176,6 +176,21 @@ impl From<Diagnostic> for Error {
     }
 }
 
+/// An I/O error as a message part: `no such file or directory`, without the
+/// `(os error 2)` that means nothing to users.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Suggest the closest candidate for a misspelt name, if any is close enough.
 pub fn did_you_mean<'a>(
     name: &str,
@@ -212,6 +227,14 @@ mod tests {
     fn line_col_counts_chars() {
         assert_eq!(Diagnostic::line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(Diagnostic::line_col("", 5), (1, 1));
+    }
+
+    #[test]
+    fn io_reasons_read_like_messages() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_reason(&e), "no such file or directory");
+        let e = std::io::Error::other("Weird");
+        assert_eq!(io_reason(&e), "weird");
     }
 
     #[test]

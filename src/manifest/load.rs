@@ -94,7 +94,13 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
             .split(['`', ',', ' '])
             .filter(|s| !s.is_empty() && *s != "or" && *s != "one" && *s != "of")
             .collect();
-        let mut d = Diagnostic::new(format!("invalid value `{value}`"));
+        let key = span
+            .as_ref()
+            .and_then(|s| key_before(&source.text, s.start));
+        let mut d = Diagnostic::new(match key {
+            Some(k) => format!("invalid value `{value}` for `{k}`"),
+            None => format!("invalid value `{value}`"),
+        });
         d = match did_you_mean(value, choices.iter().copied()) {
             Some(s) => d.label(format!("did you mean `{s}`?")),
             None => d.label("not a valid choice"),
@@ -105,13 +111,21 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
         let key = span
             .as_ref()
             .and_then(|s| key_before(&source.text, s.start));
-        let message = match key {
-            Some(k) if !message.contains(&format!("`{k}`")) => {
-                format!("invalid value for `{k}`: {message}")
-            }
-            _ => message,
-        };
-        Diagnostic::new(message)
+        let mut d = Diagnostic::new(match &key {
+            // Our own value types say `invalid workers `0`: why`; name the key once.
+            Some(k) => match own_invalid(&message) {
+                Some((value, why)) => format!("invalid value `{value}` for `{k}`: {why}"),
+                None if message.contains(&format!("`{k}`")) => message,
+                None => format!("invalid value for `{k}`: {message}"),
+            },
+            None => message,
+        });
+        if key.as_deref() == Some("run") && raw.contains("invalid type: string") {
+            d = d.help(
+                "`run` is an argv array, like [\"echo\", \"hi\"]; for a command line, use `shell = \"...\"`",
+            );
+        }
+        d
     };
     diag = match span {
         Some(span) => diag.at(source, span),
@@ -152,13 +166,26 @@ fn humanize(msg: &str) -> String {
     m
 }
 
-/// The `[table]` or `[[table]]` header above `offset`, if any.
+/// `invalid NOUN `VALUE`: WHY` -> (VALUE, WHY).
+fn own_invalid(msg: &str) -> Option<(&str, &str)> {
+    let rest = msg.strip_prefix("invalid ")?;
+    let (noun, rest) = rest.split_once(" `")?;
+    if noun.contains(' ') {
+        return None;
+    }
+    let (value, why) = rest.split_once("`: ")?;
+    Some((value, why))
+}
+
+/// The `[table]` or `[[table]]` header at or above `offset`'s line, if any.
 fn enclosing_table(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let mut end = offset;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
+    // The line of `offset` counts: an error may point at the header itself.
+    let end = text[end..].find('\n').map_or(text.len(), |i| end + i);
     for line in text[..end].lines().rev() {
         let t = line.trim_start();
         if t.starts_with('[') {

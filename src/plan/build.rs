@@ -167,7 +167,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         let static_scope = |name: &str| -> Result<Slot, Option<String>> {
             static_slot(name, &var_names).ok_or_else(|| {
                 Some(format!(
-                    "here only vars, `env.NAME`, `job.name` and `task.name` are known{}",
+                    "{}here only vars, `env.NAME`, `job.name` and `task.name` are known",
                     suggest(name, var_names.iter().map(String::as_str))
                 ))
             })
@@ -213,7 +213,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                     .map(String::as_str)
                     .chain(["job.name", "task.name", "unit.id", "unit.index", "worker"]);
                 Some(format!(
-                    "known names: vars, matrix keys, `env.NAME`, `job.name`, `task.name`, `unit.id`, `unit.index`, `worker`{}",
+                    "{}known names: vars, matrix keys, `env.NAME`, `job.name`, `task.name`, `unit.id`, `unit.index`, `worker`",
                     suggest(name, known)
                 ))
             })
@@ -538,7 +538,7 @@ fn template_diag(
 
 fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     match did_you_mean(name, known) {
-        Some(s) => format!("; did you mean `{s}`?"),
+        Some(s) => format!("did you mean `{s}`? "),
         None => String::new(),
     }
 }
@@ -562,7 +562,10 @@ fn check_name(k: &str) -> Result<(), String> {
         ));
     }
     if matrix::RESERVED.contains(&k) {
-        return Err(format!("`{k}` is a reserved name; choose another var name"));
+        return Err(format!(
+            "`{k}` is a reserved name; choose another var name (reserved: {})",
+            matrix::RESERVED.join(", ")
+        ));
     }
     Ok(())
 }
@@ -967,7 +970,7 @@ pub(crate) mod tests {
                 indoc! {r#"
                     [[task]]
                     name = "t"
-                    matrix.x = ["a", "a"]
+                    include = [{ x = "a" }, { x = "a" }]
                     run = ["b"]
                 "#},
                 &["duplicate unit id `t[x=a]`"],

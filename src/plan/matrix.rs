@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::template::{Lookup, Template};
 use super::value::Value;
 use super::walk::{self, WalkError};
-use crate::error::{Diagnostic, Source, did_you_mean};
+use crate::error::{Diagnostic, Source, did_you_mean, io_reason};
 
 /// One combination: a value per task key (None where an include-added unit
 /// lacks a key), and for include-added units the keys its id lists.
@@ -297,10 +297,22 @@ fn source_values(
                 ))
                 .help("give at least one value, or remove the key"));
             }
-            items
+            let values = items
                 .iter()
                 .map(|v| scalar(scope, v, span.clone()))
-                .collect::<Result<Vec<_>, _>>()?
+                .collect::<Result<Vec<_>, _>>()?;
+            // Caught here, a repeat points at the array instead of a later unit id clash.
+            for (i, v) in values.iter().enumerate() {
+                if values[..i].contains(v) {
+                    return Err(err(format!(
+                        "task `{}`: `matrix.{key}` lists `{}` twice",
+                        scope.task,
+                        v.display()
+                    ))
+                    .help("each value gives units of its own; remove the repeat"));
+                }
+            }
+            values
         }
         toml::Value::Table(t) => {
             let kinds: Vec<&str> = ["glob", "lines", "range"]
@@ -405,8 +417,9 @@ fn glob_values(
             .at(scope.source, span.clone())
             .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`"),
         WalkError::Io(dir, e) => Diagnostic::new(format!(
-            "cannot read `{}` while globbing: {e}",
-            dir.display()
+            "cannot read `{}` while globbing: {}",
+            dir.display(),
+            io_reason(&e)
         ))
         .at(scope.source, span.clone()),
     })?;
@@ -432,11 +445,13 @@ fn lines_values(
     let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
     let bytes = std::fs::read(&path).map_err(|e| {
         Diagnostic::new(format!(
-            "cannot read `matrix.{key}` lines file `{}`: {e}",
-            path.display()
+            "cannot read the lines file `{}` of `matrix.{key}`: {}",
+            String::from_utf8_lossy(&rendered),
+            io_reason(&e)
         ))
         .at(scope.source, span.clone())
-        .help("the path is relative to the job's dir")
+        .label(format!("looked in `{}`", scope.job_dir.display()))
+        .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
     })?;
     let values: Vec<Value> = bytes
         .split(|b| *b == b'\n')
@@ -446,8 +461,8 @@ fn lines_values(
         .collect();
     if values.is_empty() && !allow_empty {
         return Err(Diagnostic::new(format!(
-            "lines file `{}` has no non-empty line",
-            path.display()
+            "the lines file `{}` of `matrix.{key}` has no non-empty line",
+            String::from_utf8_lossy(&rendered)
         ))
         .at(scope.source, span.clone())
         .help("fill the file, or add `allow_empty = true`"));
@@ -766,7 +781,9 @@ exclude = [{ cc = "gcc" }]"#,
             ),
             (
                 r#"matrix.f = { lines = "missing.txt" }"#,
-                &["cannot read `matrix.f` lines file", "missing.txt"],
+                &[
+                    "cannot read the lines file `missing.txt` of `matrix.f`: no such file or directory",
+                ],
             ),
             (
                 r#"matrix.f = { range = [3, 3] }"#,
@@ -782,6 +799,7 @@ exclude = [{ cc = "gcc" }]"#,
                 &["unknown key `glb`", "did you mean `glob`?"],
             ),
             (r#"matrix.f = []"#, &["`matrix.f` has no values"]),
+            (r#"matrix.f = [1, 2, 1]"#, &["`matrix.f` lists `1` twice"]),
             (
                 r#"matrix.f = "a""#,
                 &["must be an array of values or a value source table"],
