@@ -5,3 +5,8 @@
 mod support;
 
 mod exec;
+
+mod bad;
+mod hostile;
+mod plan;
+mod schema;
