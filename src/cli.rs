@@ -48,8 +48,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Validate a job file and its plan; runs nothing, writes nothing.
     Check(PlanInput),
-    /// Print the manifest's JSON Schema (draft-07).
-    Schema,
+    /// Print a JSON Schema (draft-07): the manifest's, or the `--events` stream's.
+    Schema {
+        #[arg(value_enum, default_value_t)]
+        which: SchemaKind,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate for.
@@ -102,6 +105,15 @@ pub struct RunArgs {
     /// Which unit output is printed (default: the job's `output`, else `failed`).
     #[arg(long, value_enum, value_name = "MODE")]
     pub output: Option<OutputArg>,
+    /// Progress display: a bar on a terminal, plain lines in CI and pipes.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t)]
+    pub progress: crate::report::mode::ProgressFlag,
+    /// Write events as JSON Lines to PATH (`-` for stdout) as they happen.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<std::path::PathBuf>,
+    /// Write a JUnit XML report to PATH when the run ends.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<std::path::PathBuf>,
     /// Print less: only failures and the final summary.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -116,4 +128,13 @@ pub enum OutputArg {
     All,
     Line,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SchemaKind {
+    /// The job file format.
+    #[default]
+    Manifest,
+    /// One line of `--events` output.
+    Events,
 }

@@ -36,6 +36,11 @@ pub enum Event {
         timed_out: bool,
         fingerprint: Option<Arc<Fingerprint>>,
     },
+    /// One line of a unit's output (only with `output = "line"`), without its newline.
+    OutputLine {
+        unit: u32,
+        line: Vec<u8>,
+    },
     /// The run stops starting units (and maybe terminates running ones).
     Cancelling {
         reason: CancelReason,

@@ -2,16 +2,20 @@
 
 use std::io::{BufWriter, Write};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, PlanInput, RunArgs};
+use crate::cli::{Cli, Command, PlanInput, RunArgs, SchemaKind};
 use crate::error::Error;
 use crate::event::Event;
 use crate::exec::{self, ExecOptions};
 use crate::journal::{self, Journal, Record};
+use crate::manifest::OutputMode;
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
+use crate::report::events::EventWriter;
+use crate::report::junit::JunitCollector;
 use crate::report::{self, PlainReporter};
 use crate::{manifest, options};
 
@@ -47,8 +51,11 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             );
             Ok(0)
         }
-        Command::Schema => {
-            println!("{}", schema());
+        Command::Schema { which } => {
+            match which {
+                SchemaKind::Manifest => println!("{}", schema()),
+                SchemaKind::Events => println!("{}", report::events::schema()),
+            }
             Ok(0)
         }
         Command::Completions { shell } => {
@@ -85,6 +92,29 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         return Ok(0);
     }
     let report_opts = options::report(args, &plan);
+    // Report files are opened before anything runs: a bad path fails fast.
+    let mut events = match &args.events {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(EventWriter::new(
+            Box::new(std::io::stdout()) as Box<dyn Write + Send>
+        )),
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Error::io(format!("cannot create `{}`", p.display()), e))?;
+            Some(EventWriter::new(
+                Box::new(BufWriter::new(f)) as Box<dyn Write + Send>
+            ))
+        }
+    };
+    let junit_file = match &args.junit {
+        None => None,
+        Some(p) => Some((
+            p.clone(),
+            std::fs::File::create(p)
+                .map_err(|e| Error::io(format!("cannot create `{}`", p.display()), e))?,
+        )),
+    };
+    let mut junit = junit_file.as_ref().map(|_| JunitCollector::default());
     let journal_name = format!("{}.journal", plan.job.name);
     // Lock first, then read: no other run appends while we decide what is done.
     let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
@@ -95,28 +125,33 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         logs_dir: plan.job.state_dir.join("logs").join(&plan.job.name),
         handle_signals: true,
         prior: Some(prior),
+        line_output: report_opts.output == OutputMode::Line,
     };
-    let (tx, rx) = mpsc::channel::<Event>();
-    std::thread::scope(|scope| {
+    // Bounded: a unit flooding output in line mode waits for the terminal
+    // instead of piling lines up in memory.
+    let (tx, rx) = mpsc::sync_channel::<Event>(4096);
+    let mut reporter = PlainReporter::new(&plan, report_opts, std::io::stderr(), std::io::stdout());
+    reporter.set_selected(&opts.selected);
+    let code = std::thread::scope(|scope| {
         let plan = &plan;
         let journal = &mut journal;
+        let events = &mut events;
+        let junit = &mut junit;
+        let reporter = &mut reporter;
         let consumer = scope.spawn(move || {
-            let mut r = PlainReporter::new(plan, report_opts, std::io::stderr(), std::io::stdout());
             let mut broken = false;
             let mut journal_error: Option<Error> = None;
+            let mut events_error: Option<std::io::Error> = None;
+            let mut next_tick = Instant::now() + reporter.tick_every();
             loop {
-                let ev = match journal.due() {
-                    Some(due) => match rx
-                        .recv_timeout(due.saturating_duration_since(std::time::Instant::now()))
-                    {
-                        Ok(ev) => Some(ev),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    },
-                    None => match rx.recv() {
-                        Ok(ev) => Some(ev),
-                        Err(_) => break,
-                    },
+                let mut wake = next_tick;
+                if let Some(due) = journal.due() {
+                    wake = wake.min(due);
+                }
+                let ev = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                    Ok(ev) => Some(ev),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
                 if journal_error.is_none() {
                     let res = match &ev {
@@ -132,12 +167,27 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                         journal_error = Some(e);
                     }
                 }
-                // A closed terminal must not stop the run; keep draining events.
-                if let Some(ev) = &ev
-                    && !broken
-                    && r.handle(ev).is_err()
-                {
-                    broken = true;
+                if let Some(ev) = &ev {
+                    if let Some(w) = events.as_mut()
+                        && events_error.is_none()
+                        && let Err(e) = w.handle(plan, ev)
+                    {
+                        let _ = writeln!(std::io::stderr(), "error: cannot write events: {e}");
+                        events_error = Some(e);
+                    }
+                    if let Some(j) = junit.as_mut() {
+                        j.handle(ev);
+                    }
+                    // A closed terminal must not stop the run; keep draining events.
+                    if !broken && reporter.handle(ev).is_err() {
+                        broken = true;
+                    }
+                }
+                if Instant::now() >= next_tick {
+                    if !broken && reporter.tick().is_err() {
+                        broken = true;
+                    }
+                    next_tick = Instant::now() + reporter.tick_every();
                 }
             }
             match journal_error {
@@ -154,7 +204,16 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
             Err(e) if code == 0 => Err(e),
             _ => Ok(code),
         }
-    })
+    })?;
+    if let (Some(j), Some((path, file))) = (junit.as_mut(), junit_file) {
+        j.write(&plan, BufWriter::new(file)).map_err(|e| {
+            Error::io(
+                format!("cannot write `{}`", path.display()),
+                std::io::Error::other(e),
+            )
+        })?;
+    }
+    Ok(code)
 }
 
 /// Journal records for the attempts an event reports.

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,6 +44,8 @@ pub struct ExecOptions {
     pub handle_signals: bool,
     /// What earlier runs recorded; None runs everything and computes no fingerprints.
     pub prior: Option<Prior>,
+    /// Send each output line as an event (`output = "line"`), besides the log.
+    pub line_output: bool,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -103,7 +105,11 @@ struct Shared<'a> {
 
 /// Run the selected units of `plan`. Unit failures are data in the result;
 /// `Err` means jobrun itself could not go on (e.g. the log folder).
-pub fn execute(plan: &Plan, opts: &ExecOptions, tx: &Sender<Event>) -> Result<RunResult, Error> {
+pub fn execute(
+    plan: &Plan,
+    opts: &ExecOptions,
+    tx: &std::sync::mpsc::SyncSender<Event>,
+) -> Result<RunResult, Error> {
     let started = Instant::now();
     std::fs::create_dir_all(&opts.logs_dir).map_err(|e| {
         Error::io(
@@ -460,15 +466,19 @@ impl Shared<'_> {
             dir,
             env,
             log: &log,
+            capture: self.opts.line_output,
         });
-        let mut child = match spawned {
+        let (mut child, reader) = match spawned {
             Ok(c) => c,
             Err(end) => {
                 let _ = writeln!(&log, "jobrun: {end}");
                 return (end, None);
             }
         };
-        drop(log);
+        let mut log = Some(log);
+        if reader.is_none() {
+            log = None;
+        }
         let pgid = child.id() as libc::pid_t;
         {
             let mut st = self.lock();
@@ -492,6 +502,15 @@ impl Shared<'_> {
             if timeout.is_some() || cancel.is_some() {
                 self.watch_cv.notify_all();
             }
+        }
+        if let (Some(reader), Some(log)) = (reader, log.as_mut()) {
+            let unit = i as u32;
+            process::pump(&child, reader, log, |line| {
+                let _ = self.tx.send(Event::OutputLine {
+                    unit,
+                    line: line.to_vec(),
+                });
+            });
         }
         let end = process::wait(&mut child);
         let mut st = self.lock();

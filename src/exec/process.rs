@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -81,17 +82,25 @@ pub struct Spawn<'a> {
     pub dir: &'a Path,
     pub env: &'a [(String, OsString)],
     pub log: &'a File,
+    /// Send output through a pipe (returned) instead of straight to the log.
+    pub capture: bool,
 }
 
-pub fn spawn(s: &Spawn<'_>) -> Result<Child, AttemptEnd> {
-    let out = s
-        .log
-        .try_clone()
-        .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))?;
-    let err = s
-        .log
-        .try_clone()
-        .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))?;
+pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), AttemptEnd> {
+    let share = |f: &File| {
+        f.try_clone()
+            .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))
+    };
+    let (out, err, reader): (Stdio, Stdio, Option<OwnedFd>) = if s.capture {
+        let (r, w) =
+            pipe().map_err(|e| AttemptEnd::SpawnFailed(format!("cannot create a pipe: {e}")))?;
+        let w2 = w
+            .try_clone()
+            .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot create a pipe: {e}")))?;
+        (Stdio::from(w), Stdio::from(w2), Some(r))
+    } else {
+        (Stdio::from(share(s.log)?), Stdio::from(share(s.log)?), None)
+    };
     let mut cmd = Command::new(s.program);
     cmd.args(s.args)
         .current_dir(s.dir)
@@ -100,8 +109,94 @@ pub fn spawn(s: &Spawn<'_>) -> Result<Child, AttemptEnd> {
         .stdout(out)
         .stderr(err)
         .process_group(0);
-    cmd.spawn()
-        .map_err(|e| AttemptEnd::SpawnFailed(spawn_message(s, &e)))
+    let child = cmd
+        .spawn()
+        .map_err(|e| AttemptEnd::SpawnFailed(spawn_message(s, &e)))?;
+    // `cmd` still holds the pipe's write ends; drop it so EOF can arrive.
+    drop(cmd);
+    Ok((child, reader))
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both are fresh, open descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Has the group leader exited? (Checked without reaping it.)
+fn leader_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on our own child.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+        )
+    };
+    // SAFETY: si_pid is valid to read after a successful waitid.
+    r == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// Copy a unit's captured output to its log and hand out whole lines, until
+/// the pipe closes. When the leader exits while others in its group still
+/// hold the pipe, the group is killed so this never hangs.
+pub fn pump(child: &Child, reader: OwnedFd, log: &mut File, mut on_line: impl FnMut(&[u8])) {
+    const MAX_LINE: usize = 64 * 1024;
+    let pid = child.id() as libc::pid_t;
+    let mut pipe = File::from(reader);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if ready == 0 {
+            if leader_exited(pid) {
+                kill_group(pid, libc::SIGKILL);
+            }
+            continue;
+        }
+        if ready < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buf[..n];
+        let _ = log.write_all(chunk);
+        let mut rest = chunk;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            partial.extend_from_slice(&rest[..nl]);
+            on_line(&partial);
+            partial.clear();
+            rest = &rest[nl + 1..];
+        }
+        partial.extend_from_slice(rest);
+        if partial.len() >= MAX_LINE {
+            on_line(&partial);
+            partial.clear();
+        }
+    }
+    if !partial.is_empty() {
+        on_line(&partial);
+    }
 }
 
 fn spawn_message(s: &Spawn<'_>, e: &io::Error) -> String {

@@ -1,8 +1,12 @@
 //! Reporting: the only code that writes to the terminal or report files.
 //! It consumes [`crate::event::Event`]s; it never changes what runs.
 
+pub mod events;
+pub mod junit;
+pub mod mode;
 mod plain;
 pub mod plan;
+mod progress;
 mod summary;
 mod tail;
 

@@ -1,19 +1,27 @@
-//! Plain, line-oriented reporting (CI logs, pipes): never a `\r` redraw.
-//! jobrun's own lines go to stderr; unit output blocks go to stdout.
+//! What a person or a CI log sees: per-unit lines (plain mode) or a bar
+//! (TTY), unit output blocks, and the end summary.
+//!
+//! jobrun's own lines go to stderr; unit output goes to stdout. Plain mode
+//! never redraws (`\r`); with a bar, every line is printed above it.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::mode::Display;
+use super::progress::Progress;
 use super::summary::{FailureLine, fmt_duration, write_summary};
 use super::tail::read_tail;
 use crate::event::{Event, Finished};
 use crate::manifest::OutputMode;
-use crate::outcome::Outcome;
+use crate::outcome::{Counts, Outcome};
 use crate::plan::Plan;
 
 const TAIL_BYTES: u64 = 64 * 1024;
 const TAIL_LINES: usize = 50;
 const SLOWEST: usize = 3;
+/// Plain mode: at most one status line this often.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
@@ -25,7 +33,11 @@ pub enum Verbosity {
 #[derive(Debug, Clone, Copy)]
 pub struct ReportOptions {
     pub output: OutputMode,
+    pub keep_order: bool,
     pub verbosity: Verbosity,
+    pub display: Display,
+    /// Emit GitHub Actions annotations (`::error::`, `::group::`).
+    pub github: bool,
 }
 
 pub struct PlainReporter<'a, E: Write, O: Write> {
@@ -33,8 +45,18 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     opts: ReportOptions,
     err: E,
     out: O,
+    bar: Option<Progress>,
     failures: Vec<FailureLine>,
     slowest: Vec<(Duration, String)>,
+    counts: Counts,
+    selected: usize,
+    running: usize,
+    started: Instant,
+    last_status: Instant,
+    /// keep_order: finished units waiting for earlier ones, and the next plan index to print.
+    pending: BTreeMap<u32, Finished>,
+    order: Vec<u32>,
+    next: usize,
 }
 
 impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
@@ -44,31 +66,112 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             opts,
             err,
             out,
+            bar: None,
             failures: Vec::new(),
             slowest: Vec::new(),
+            counts: Counts::default(),
+            selected: 0,
+            running: 0,
+            started: Instant::now(),
+            last_status: Instant::now(),
+            pending: BTreeMap::new(),
+            order: Vec::new(),
+            next: 0,
         }
     }
 
+    /// Tell the reporter which units are selected (plan order), for keep_order.
+    pub fn set_selected(&mut self, selected: &[bool]) {
+        self.order = (0..selected.len() as u32)
+            .filter(|&i| selected[i as usize])
+            .collect();
+    }
+
     pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        if let Some(bar) = &mut self.bar {
+            bar.handle(self.plan, ev);
+        }
+        // The summary goes below a cleared bar, not above a stale one.
+        if let Event::JobFinished { .. } = ev
+            && let Some(bar) = self.bar.take()
+        {
+            bar.finish();
+        }
+        let mut buf = Vec::new();
+        self.render(ev, &mut buf)?;
+        self.emit_err(&buf)
+    }
+
+    /// Periodic work between events: the bar's running list, plain status lines.
+    pub fn tick(&mut self) -> io::Result<()> {
+        if let Some(bar) = &mut self.bar {
+            bar.tick(self.plan);
+            return Ok(());
+        }
+        if self.opts.display == Display::Plain
+            && self.opts.verbosity != Verbosity::Quiet
+            && self.selected > 0
+            && self.last_status.elapsed() >= STATUS_EVERY
+        {
+            self.last_status = Instant::now();
+            let done = self.counts.total();
+            let line = format!(
+                "jobrun: {done}/{} done ({} ok, {} failed), {} running, {}\n",
+                self.selected,
+                self.counts.get(Outcome::Ok) + self.counts.get(Outcome::UpToDate),
+                self.counts.get(Outcome::Failed)
+                    + self.counts.get(Outcome::TimedOut)
+                    + self.counts.get(Outcome::Killed),
+                self.running,
+                fmt_duration(self.started.elapsed())
+            );
+            self.err.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// When `tick` wants to run next.
+    pub fn tick_every(&self) -> Duration {
+        if self.bar.is_some() {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(1)
+        }
+    }
+
+    fn render(&mut self, ev: &Event, w: &mut Vec<u8>) -> io::Result<()> {
         let verbose = self.opts.verbosity == Verbosity::Verbose;
         match ev {
             Event::JobStarted {
                 selected, workers, ..
-            } if verbose => {
-                writeln!(
-                    self.err,
-                    "jobrun: {} ({selected} units, {workers} workers)",
-                    self.plan.job.name
-                )?;
+            } => {
+                self.selected = *selected;
+                self.started = Instant::now();
+                self.last_status = Instant::now();
+                if self.opts.display == Display::Bar {
+                    self.bar = Some(Progress::new(*selected as u64));
+                }
+                if verbose {
+                    writeln!(
+                        w,
+                        "jobrun: {} ({selected} units, {workers} workers)",
+                        self.plan.job.name
+                    )?;
+                }
             }
             Event::UnitStarted {
                 unit,
                 attempt,
                 worker,
                 ..
-            } if verbose => {
-                let id = &self.plan.units[*unit as usize].id;
-                writeln!(self.err, "start {id} (attempt {attempt}, worker {worker})")?;
+            } => {
+                if *attempt == 1 {
+                    self.running += 1;
+                }
+                if verbose {
+                    let id = &self.plan.units[*unit as usize].id;
+                    writeln!(w, "start {id} (attempt {attempt}, worker {worker})")?;
+                }
             }
             Event::AttemptFailed {
                 unit,
@@ -79,10 +182,21 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             } => {
                 let id = &self.plan.units[*unit as usize].id;
                 writeln!(
-                    self.err,
+                    w,
                     "RETRY {id}: attempt {attempt} ended with {end}; next in {}",
                     fmt_duration(*retry_in)
                 )?;
+            }
+            Event::OutputLine { unit, line } => {
+                let id = &self.plan.units[*unit as usize].id;
+                // One write per line: lines of two units never mix.
+                let mut l = Vec::with_capacity(id.len() + line.len() + 4);
+                l.push(b'[');
+                l.extend_from_slice(id.as_bytes());
+                l.extend_from_slice(b"] ");
+                l.extend_from_slice(line);
+                l.push(b'\n');
+                self.emit_out(&l)?;
             }
             Event::Cancelling { reason } if self.opts.verbosity != Verbosity::Quiet => {
                 let msg = if reason.terminates() {
@@ -90,30 +204,32 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 } else {
                     "stopping: no new units start; running units finish"
                 };
-                writeln!(self.err, "jobrun: {msg}")?;
+                writeln!(w, "jobrun: {msg}")?;
             }
-            Event::UnitFinished(f) => self.finished(f)?,
+            Event::UnitFinished(f) => self.finished(f, w)?,
             Event::JobFinished {
                 counts,
                 wall,
                 cancel,
                 ..
             } => {
-                write_summary(
-                    &mut self.err,
-                    counts,
-                    *wall,
-                    *cancel,
-                    &self.failures,
-                    &self.slowest,
-                )?;
+                // keep_order: whatever is left (nothing, normally).
+                let rest: Vec<Finished> = std::mem::take(&mut self.pending).into_values().collect();
+                for f in rest {
+                    self.output_block(&f)?;
+                }
+                write_summary(w, counts, *wall, *cancel, &self.failures, &self.slowest)?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn finished(&mut self, f: &Finished) -> io::Result<()> {
+    fn finished(&mut self, f: &Finished, w: &mut Vec<u8>) -> io::Result<()> {
+        self.counts.add(f.outcome);
+        if f.attempts > 0 {
+            self.running = self.running.saturating_sub(1);
+        }
         let id = &*self.plan.units[f.unit as usize].id;
         if f.attempts > 0 {
             self.note_duration(f.duration, id);
@@ -132,7 +248,8 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         let quiet = self.opts.verbosity == Verbosity::Quiet;
         let verbose = self.opts.verbosity == Verbosity::Verbose;
         let noisy = matches!(f.outcome, Outcome::Cancelled | Outcome::UpToDate);
-        if failed || !quiet && (!noisy || verbose) {
+        let per_unit_lines = self.opts.display == Display::Plain && !quiet && (!noisy || verbose);
+        if failed || per_unit_lines {
             let label = match f.outcome {
                 Outcome::Ok => "ok  ",
                 Outcome::Failed => "FAIL",
@@ -140,52 +257,106 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 Outcome::Killed => "KILL",
                 Outcome::Skipped => "skip",
                 Outcome::UpToDate => "done",
-                _ => "    ",
+                Outcome::Cancelled => "cncl",
+                Outcome::Filtered => "    ",
             };
-            write!(self.err, "{label} {id}")?;
+            write!(w, "{label} {id}")?;
             if f.attempts > 0 {
-                write!(self.err, " {}", fmt_duration(f.duration))?;
+                write!(w, " {}", fmt_duration(f.duration))?;
             }
             if failed && let Some(end) = &f.end {
-                write!(self.err, " ({end}")?;
+                write!(w, " ({end}")?;
                 if f.allowed {
-                    write!(self.err, ", allowed")?;
+                    write!(w, ", allowed")?;
                 }
-                write!(self.err, ")")?;
+                write!(w, ")")?;
             }
-            writeln!(self.err)?;
+            writeln!(w)?;
         }
+        if failed && self.opts.github && !f.allowed {
+            let end = f.end.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+            writeln!(
+                w,
+                "::error title=jobrun {}::{id} {}{end}",
+                self.plan.job.name, f.outcome
+            )?;
+        }
+        if self.opts.keep_order && self.opts.output == OutputMode::All {
+            self.pending.insert(f.unit, f.clone());
+            while let Some(&next) = self.order.get(self.next) {
+                let Some(done) = self.pending.remove(&next) else {
+                    break;
+                };
+                self.next += 1;
+                // Write what came before, so blocks and status lines stay in order.
+                self.emit_err(w)?;
+                w.clear();
+                self.output_block(&done)?;
+            }
+        } else {
+            self.emit_err(w)?;
+            w.clear();
+            self.output_block(f)?;
+        }
+        Ok(())
+    }
+
+    fn output_block(&mut self, f: &Finished) -> io::Result<()> {
+        let failed = f.outcome.is_failure();
         let show = match self.opts.output {
             OutputMode::All => f.attempts > 0,
             OutputMode::Failed => failed,
             OutputMode::Line | OutputMode::None => false,
         };
-        if show && let Some(log) = &f.log {
-            self.block(id, log)?;
-        }
-        Ok(())
-    }
-
-    fn block(&mut self, id: &str, log: &std::path::Path) -> io::Result<()> {
+        let Some(log) = f.log.as_ref().filter(|_| show) else {
+            return Ok(());
+        };
+        let id = self.plan.units[f.unit as usize].id.to_string();
         let (body, truncated) = match read_tail(log, TAIL_BYTES, TAIL_LINES) {
             Ok(t) => t,
             Err(e) => {
-                writeln!(self.err, "jobrun: cannot read `{}`: {e}", log.display())?;
-                return Ok(());
+                let msg = format!("jobrun: cannot read `{}`: {e}\n", log.display());
+                return self.emit_err(msg.as_bytes());
             }
         };
         if body.is_empty() {
             return Ok(());
         }
-        writeln!(self.out, "--- {id} ---")?;
+        let github = self.opts.github && failed;
+        let mut block = Vec::with_capacity(body.len() + 128);
+        if github {
+            writeln!(block, "::group::{id} output")?;
+        } else {
+            writeln!(block, "--- {id} ---")?;
+        }
         if truncated {
-            writeln!(self.out, "[... earlier output in {}]", log.display())?;
+            writeln!(block, "[... earlier output in {}]", log.display())?;
         }
-        self.out.write_all(&body)?;
+        block.extend_from_slice(&body);
         if !body.ends_with(b"\n") {
-            writeln!(self.out)?;
+            block.push(b'\n');
         }
-        self.out.flush()
+        if github {
+            writeln!(block, "::endgroup::")?;
+        }
+        self.emit_out(&block)
+    }
+
+    fn emit_err(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.err.write_all(bytes).and_then(|()| self.err.flush())),
+            None => self.err.write_all(bytes),
+        }
+    }
+
+    fn emit_out(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.out.write_all(bytes).and_then(|()| self.out.flush())),
+            None => self.out.write_all(bytes).and_then(|()| self.out.flush()),
+        }
     }
 
     fn note_duration(&mut self, d: Duration, id: &str) {

@@ -8,5 +8,6 @@ mod exec;
 
 mod bad;
 mod hostile;
+mod journal;
 mod plan;
 mod schema;

@@ -1,0 +1,215 @@
+//! `--events PATH|-`: JSON Lines, one object per event, written as events
+//! happen. The shape is `JsonEvent`; `schemas/events.schema.json` is
+//! generated from it (`jobrun schema events`).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::event::{AttemptEnd, Event, signal_name};
+use crate::outcome::{CancelReason, Outcome};
+use crate::plan::Plan;
+
+/// One line of the events stream. `time` is RFC 3339 UTC with milliseconds.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[schemars(title = "jobrun event")]
+pub enum JsonEvent {
+    JobStarted {
+        time: String,
+        job: String,
+        /// Units that will be considered (after --only).
+        units: usize,
+        /// Units in the plan.
+        total: usize,
+        workers: usize,
+    },
+    UnitStarted {
+        time: String,
+        id: String,
+        task: String,
+        attempt: u32,
+        worker: u32,
+    },
+    /// An attempt failed and the unit will be retried.
+    AttemptFailed {
+        time: String,
+        id: String,
+        attempt: u32,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        error: Option<String>,
+        duration_s: f64,
+        retry_in_s: f64,
+    },
+    Cancelling {
+        time: String,
+        reason: CancelReason,
+    },
+    UnitFinished {
+        time: String,
+        id: String,
+        task: String,
+        outcome: Outcome,
+        /// 0 for units that never started.
+        attempts: u32,
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        /// Why the process could not be started.
+        error: Option<String>,
+        duration_s: f64,
+        log: Option<String>,
+    },
+    JobFinished {
+        time: String,
+        wall_s: f64,
+        exit_code: i32,
+        /// Units by outcome; only outcomes that occurred.
+        counts: BTreeMap<String, usize>,
+    },
+}
+
+pub fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn end_fields(end: Option<&AttemptEnd>) -> (Option<i32>, Option<String>, Option<String>) {
+    match end {
+        Some(AttemptEnd::Exited(c)) => (Some(*c), None, None),
+        Some(AttemptEnd::Signaled(s)) => (None, Some(signal_name(*s)), None),
+        Some(AttemptEnd::SpawnFailed(m)) => (None, None, Some(m.clone())),
+        None => (None, None, None),
+    }
+}
+
+impl JsonEvent {
+    /// None for events the stream does not carry (output lines).
+    pub fn from_event(plan: &Plan, ev: &Event) -> Option<JsonEvent> {
+        let now = time(SystemTime::now());
+        let id = |u: u32| plan.units[u as usize].id.to_string();
+        let task = |u: u32| plan.task_of(u as usize).name.clone();
+        Some(match ev {
+            Event::OutputLine { .. } => return None,
+            Event::JobStarted {
+                selected,
+                total,
+                workers,
+                at,
+            } => JsonEvent::JobStarted {
+                time: time(*at),
+                job: plan.job.name.clone(),
+                units: *selected,
+                total: *total,
+                workers: *workers,
+            },
+            Event::UnitStarted {
+                unit,
+                attempt,
+                worker,
+                at,
+            } => JsonEvent::UnitStarted {
+                time: time(*at),
+                id: id(*unit),
+                task: task(*unit),
+                attempt: *attempt,
+                worker: *worker,
+            },
+            Event::AttemptFailed {
+                unit,
+                attempt,
+                end,
+                duration,
+                retry_in,
+                timed_out,
+                ..
+            } => {
+                let (exit_code, signal, error) = end_fields(Some(end));
+                JsonEvent::AttemptFailed {
+                    time: now,
+                    id: id(*unit),
+                    attempt: *attempt,
+                    outcome: if *timed_out {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::Failed
+                    },
+                    exit_code,
+                    signal,
+                    error,
+                    duration_s: secs(*duration),
+                    retry_in_s: secs(*retry_in),
+                }
+            }
+            Event::Cancelling { reason } => JsonEvent::Cancelling {
+                time: now,
+                reason: *reason,
+            },
+            Event::UnitFinished(f) => {
+                let (exit_code, signal, error) = end_fields(f.end.as_ref());
+                JsonEvent::UnitFinished {
+                    time: now,
+                    id: id(f.unit),
+                    task: task(f.unit),
+                    outcome: f.outcome,
+                    attempts: f.attempts,
+                    exit_code,
+                    signal,
+                    error,
+                    duration_s: secs(f.duration),
+                    log: f.log.as_ref().map(|p| p.display().to_string()),
+                }
+            }
+            Event::JobFinished {
+                counts,
+                wall,
+                exit_code,
+                ..
+            } => JsonEvent::JobFinished {
+                time: now,
+                wall_s: secs(*wall),
+                exit_code: *exit_code,
+                counts: counts
+                    .iter()
+                    .filter(|&(_, c)| c > 0)
+                    .map(|(o, c)| (o.as_str().to_owned(), c))
+                    .collect(),
+            },
+        })
+    }
+}
+
+/// Writes each event as one line and flushes it, so a reader tailing the
+/// file sees events as they happen.
+pub struct EventWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> EventWriter<W> {
+    pub fn new(out: W) -> Self {
+        EventWriter { out }
+    }
+
+    pub fn handle(&mut self, plan: &Plan, ev: &Event) -> io::Result<()> {
+        let Some(j) = JsonEvent::from_event(plan, ev) else {
+            return Ok(());
+        };
+        serde_json::to_writer(&mut self.out, &j)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+/// The events schema (draft-07).
+pub fn schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<JsonEvent>();
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
