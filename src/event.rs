@@ -83,10 +83,12 @@ pub enum AttemptEnd {
 }
 
 impl AttemptEnd {
+    /// The exit code, with 127 (as a shell reports it) for a command that could not start.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
             AttemptEnd::Exited(c) => Some(*c),
-            _ => None,
+            AttemptEnd::SpawnFailed(_) => Some(127),
+            AttemptEnd::Signaled(_) => None,
         }
     }
 

@@ -368,8 +368,9 @@ impl Shared<'_> {
             let duration = t0.elapsed();
             let outcome = match (&end, cause) {
                 (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
-                (AttemptEnd::Exited(c), _) if task.ok_codes.contains(c) => Outcome::Ok,
+                // Even a clean exit after TERM may have cut the work short.
                 (_, Some(KillCause::Cancel)) => Outcome::Killed,
+                (AttemptEnd::Exited(c), _) if task.ok_codes.contains(c) => Outcome::Ok,
                 _ => Outcome::Failed,
             };
             let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)

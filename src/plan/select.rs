@@ -14,9 +14,17 @@ pub fn select(plan: &Plan, patterns: &[String]) -> Result<Vec<bool>, Error> {
     }
     let mut selected = vec![false; n];
     for p in patterns {
-        // Ids contain `[`, a glob class: an exact id or task name wins, and a
-        // pattern that is not a valid glob is taken literally.
-        let glob = glob::Pattern::new(p).ok();
+        // Ids contain `[`, a glob class: a pattern equal to some id or task name
+        // is taken exactly, and one that is not a valid glob literally.
+        let exact = plan
+            .units
+            .iter()
+            .any(|u| &*u.id == p.as_str() || plan.tasks[u.task as usize].name == *p);
+        let glob = if exact {
+            None
+        } else {
+            glob::Pattern::new(p).ok()
+        };
         let mut any = false;
         for (i, u) in plan.units.iter().enumerate() {
             let task = &plan.tasks[u.task as usize].name;

@@ -85,7 +85,7 @@ fn end_fields(end: Option<&AttemptEnd>) -> (Option<i32>, Option<String>, Option<
     match end {
         Some(AttemptEnd::Exited(c)) => (Some(*c), None, None),
         Some(AttemptEnd::Signaled(s)) => (None, Some(signal_name(*s)), None),
-        Some(AttemptEnd::SpawnFailed(m)) => (None, None, Some(m.clone())),
+        Some(AttemptEnd::SpawnFailed(m)) => (Some(127), None, Some(m.clone())),
         None => (None, None, None),
     }
 }
