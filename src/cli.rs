@@ -68,10 +68,17 @@ pub struct PlanInput {
     /// Override a `[vars]` entry: `--var key=value` (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
-    /// Select units whose id or task name matches this glob (repeatable); their
-    /// dependencies are selected too.
+    /// Select units by id, task name, or a glob over either (repeatable).
+    /// Needs outside the selection count as done.
     #[arg(long, value_name = "PATTERN")]
     pub only: Vec<String>,
+    /// With --only: select everything the selected units need, too.
+    #[arg(long, requires = "only")]
+    pub with_deps: bool,
+    /// Run one slice of the plan: `K/N` (1-based), or `auto` to read the
+    /// CI or cluster engine's variables (SLURM, Kubernetes, GitLab, CircleCI, Buildkite).
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ use crate::exec::{self, ExecOptions};
 use crate::journal::{self, Journal, Record};
 use crate::manifest::OutputMode;
 use crate::outcome::Outcome;
+use crate::plan::shard::Shard;
 use crate::plan::{self, Plan};
 use crate::report::events::EventWriter;
 use crate::report::junit::JunitCollector;
@@ -76,8 +77,25 @@ pub fn schema() -> String {
 fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
     let loaded = manifest::load(&input.file)?;
     let plan = plan::build(&loaded, &options::plan_options(&input.vars)?)?;
-    let selected = plan::select(&plan, &input.only)?;
+    let mut selected = plan::select(&plan, &input.only, input.with_deps)?;
+    if let Some(shard) = shard_of(input)? {
+        plan::shard::apply(&plan, &mut selected, shard)?;
+    }
     Ok((plan, selected))
+}
+
+/// `--shard K/N|auto`, resolved.
+fn shard_of(input: &PlanInput) -> Result<Option<Shard>, Error> {
+    match input.shard.as_deref() {
+        None => Ok(None),
+        Some("auto") => plan::shard::detect(|k| std::env::var(k).ok())
+            .map(|d| Some(d.shard))
+            .map_err(Error::Usage),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|e: String| Error::Usage(format!("--shard: {e}"))),
+    }
 }
 
 fn run_job(args: &RunArgs) -> Result<i32, Error> {
@@ -115,7 +133,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         )),
     };
     let mut junit = junit_file.as_ref().map(|_| JunitCollector::default());
-    let journal_name = format!("{}.journal", plan.job.name);
+    // Shards running at once on one file system each keep their own journal
+    // (and lock); every run reads all of them.
+    let journal_name = match shard_of(&args.input)? {
+        Some(s) => format!("{}.shard-{}-of-{}.journal", plan.job.name, s.index, s.total),
+        None => format!("{}.journal", plan.job.name),
+    };
     // Lock first, then read: no other run appends while we decide what is done.
     let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
     let prior = journal::read_prior(&plan, args.fresh);

@@ -263,7 +263,12 @@ impl Shared<'_> {
                         let dep_ran = self.plan.units[u as usize]
                             .needs
                             .iter()
-                            .find(|&&d| st.done[d as usize] != Some(Outcome::UpToDate))
+                            .find(|&&d| {
+                                !matches!(
+                                    st.done[d as usize],
+                                    Some(Outcome::UpToDate | Outcome::Filtered)
+                                )
+                            })
                             .copied();
                         st.running[w] = Some(Running {
                             pgid: 0,

@@ -8,6 +8,7 @@ mod build;
 mod graph;
 mod matrix;
 mod select;
+pub mod shard;
 pub mod template;
 mod unit;
 pub mod value;

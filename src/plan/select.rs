@@ -5,9 +5,11 @@ use super::Plan;
 use crate::error::Error;
 
 /// Units matching any pattern (by exact id, task name, or glob over the id),
-/// plus everything they transitively need, so a selected unit never runs
-/// before its inputs exist. No patterns selects everything.
-pub fn select(plan: &Plan, patterns: &[String]) -> Result<Vec<bool>, Error> {
+/// and with `with_deps` everything they transitively need. Without it, needs
+/// outside the selection are taken as done (the journal says whether they
+/// are), which is what lets a barrier task run on its own after the shards.
+/// No patterns selects everything.
+pub fn select(plan: &Plan, patterns: &[String], with_deps: bool) -> Result<Vec<bool>, Error> {
     let n = plan.units.len();
     if patterns.is_empty() {
         return Ok(vec![true; n]);
@@ -48,6 +50,9 @@ pub fn select(plan: &Plan, patterns: &[String]) -> Result<Vec<bool>, Error> {
                 "`--only {p}` matches no unit; {hint}"
             )));
         }
+    }
+    if !with_deps {
+        return Ok(selected);
     }
     // A task may need a later task, so close the set with a worklist.
     let mut stack: Vec<usize> = (0..n).filter(|&i| selected[i]).collect();
@@ -91,7 +96,7 @@ mod tests {
 
     fn chosen(p: &Plan, patterns: &[&str]) -> Vec<String> {
         let pats: Vec<String> = patterns.iter().map(|s| (*s).to_owned()).collect();
-        let sel = select(p, &pats).unwrap_or_else(|e| panic!("{patterns:?}: {e}"));
+        let sel = select(p, &pats, true).unwrap_or_else(|e| panic!("{patterns:?}: {e}"));
         p.units
             .iter()
             .zip(sel)
@@ -162,6 +167,25 @@ mod tests {
     }
 
     #[test]
+    fn without_deps_selects_exactly_the_matches() {
+        let p = job();
+        let sel = select(
+            &p,
+            &["report".to_owned(), "resize[file=a.jpg,size=64]".to_owned()],
+            false,
+        )
+        .unwrap();
+        let ids: Vec<&str> = p
+            .units
+            .iter()
+            .zip(sel)
+            .filter(|(_, s)| *s)
+            .map(|(u, _)| &*u.id)
+            .collect();
+        assert_eq!(ids, ["report", "resize[file=a.jpg,size=64]"]);
+    }
+
+    #[test]
     fn no_match_is_a_usage_error() {
         let p = job();
         for (pattern, hint) in [
@@ -169,7 +193,7 @@ mod tests {
             ("zzz", "tasks: report, fetch, resize"),
             ("fetch[file=c.jpg]", "did you mean `fetch`?"),
         ] {
-            let e = select(&p, &[pattern.to_owned()]).unwrap_err();
+            let e = select(&p, &[pattern.to_owned()], true).unwrap_err();
             assert_eq!(e.exit_code(), 2);
             let e = e.to_string();
             assert!(

@@ -120,10 +120,20 @@ fn plan_count_and_only() {
     let job = pipeline();
     let out = job.sub("plan", &["--count"]);
     assert_eq!(stdout(&out), "7\n");
-    // The selection and what it needs.
+    // Exactly the selection; with --with-deps, also what it needs.
     let out = job.sub(
         "plan",
         &["--count", "--only", "resize[file=in/b.jpg,size=64]"],
+    );
+    assert_eq!(stdout(&out), "1\n", "{}", stderr(&out));
+    let out = job.sub(
+        "plan",
+        &[
+            "--count",
+            "--only",
+            "resize[file=in/b.jpg,size=64]",
+            "--with-deps",
+        ],
     );
     assert_eq!(stdout(&out), "2\n", "{}", stderr(&out));
     let out = job.sub("plan", &["--json", "--only", "fetch"]);
