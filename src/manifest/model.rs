@@ -170,16 +170,37 @@ pub enum MatrixSourceSchema {
     /// Literal values.
     Values(Vec<ScalarSchema>),
     /// Matching paths relative to the job dir, sorted bytewise.
-    Glob {
-        glob: String,
-        #[serde(default)]
-        allow_empty: bool,
-    },
+    Glob(GlobSchema),
     /// The non-empty lines of a file.
-    Lines { lines: String },
+    Lines(LinesSchema),
     /// Integers START..END, END exclusive.
-    Range {
-        #[schemars(length(equal = 2))]
-        range: Vec<i64>,
-    },
+    Range(RangeSchema),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct GlobSchema {
+    glob: String,
+    /// Matching nothing is not an error.
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct LinesSchema {
+    lines: String,
+    /// An empty file is not an error.
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RangeSchema {
+    #[schemars(length(equal = 2))]
+    range: Vec<i64>,
 }

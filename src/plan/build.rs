@@ -222,6 +222,21 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             Template::parse(s.get_ref(), &resolve)
                 .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
         };
+        // Where a unit's files are must not depend on which worker runs it.
+        let resolve_fixed = |name: &str| -> Result<Slot, Option<String>> {
+            match resolve(name) {
+                Ok(Slot::Worker) => Err(Some(
+                    "`{worker}` is only known in `run`, `shell` and `env`: a unit's dir, inputs and \
+                     outputs must not depend on which worker runs it"
+                        .into(),
+                )),
+                other => other,
+            }
+        };
+        let parse_fixed = |s: &Spanned<String>, field: &str| {
+            Template::parse(s.get_ref(), &resolve_fixed)
+                .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
+        };
 
         let command = match (&task.run, &task.shell) {
             (Some(run), None) => {
@@ -257,12 +272,12 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         let inputs = task
             .inputs
             .iter()
-            .map(|s| parse(s, "inputs"))
+            .map(|s| parse_fixed(s, "inputs"))
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = task
             .outputs
             .iter()
-            .map(|s| parse(s, "outputs"))
+            .map(|s| parse_fixed(s, "outputs"))
             .collect::<Result<Vec<_>, _>>()?;
         let mut env = Vec::new();
         for (k, v) in m.job.env.iter().chain(&task.env) {
@@ -271,7 +286,11 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             env.retain(|(name, _): &(String, Template)| name != k);
             env.push((k.clone(), t));
         }
-        let dir = task.dir.as_ref().map(|d| parse(d, "dir")).transpose()?;
+        let dir = task
+            .dir
+            .as_ref()
+            .map(|d| parse_fixed(d, "dir"))
+            .transpose()?;
         if let Some(codes) = &task.ok_codes
             && codes.is_empty()
         {

@@ -78,13 +78,14 @@ pub fn expand(
         let total = sources
             .iter()
             .try_fold(1usize, |acc, s| acc.checked_mul(s.len()));
-        let Some(total) = total.filter(|t| *t <= 50_000_000) else {
+        let Some(total) = total.filter(|t| *t <= 10_000_000) else {
             return Err(Diagnostic::new(format!(
-                "task `{}`: the matrix has more than 50,000,000 combinations",
+                "task `{}`: the matrix has more than 10,000,000 combinations",
                 scope.task
             ))
-            .in_file(scope.source)
-            .help("split the job, or use `--shard` to run it in slices"));
+            .at(scope.source, matrix.values().last().map_or(0..0, |v| v.span()))
+            .label("the product of all matrix keys is too large")
+            .help("a plan keeps every unit in memory (about 200 bytes each): split the job into several job files"));
         };
         combos.reserve(total);
         let mut idx = vec![0usize; declared];
@@ -387,9 +388,9 @@ fn range_values(
         ))
         .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
     }
-    if end - start > 50_000_000 {
+    if end - start > 10_000_000 {
         return Err(err(format!(
-            "`matrix.{key}.range` has more than 50,000,000 values"
+            "`matrix.{key}.range` has more than 10,000,000 values"
         )));
     }
     Ok((start..end)

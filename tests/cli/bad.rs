@@ -64,3 +64,29 @@ fn bad_manifests() {
         });
     }
 }
+
+/// A 10 MB manifest with a mistake on its last line: found, located, exit 2.
+#[test]
+fn ten_megabyte_manifest() {
+    let mut text = String::from("[[task]]\nname = \"t\"\nrun = [\"true\"]\n");
+    let filler = "# filler comment line to make the manifest large...........................\n";
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(filler);
+    }
+    let lines = text.lines().count();
+    text.push_str("worker = 8\n");
+    let job = crate::support::Job::new(&text);
+    let out = job.sub("check", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.contains(&format!("job.toml:{}:1", lines + 1)),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(
+        err.contains("unknown key `worker`"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+}
