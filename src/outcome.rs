@@ -87,6 +87,8 @@ impl Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
+    /// jobrun cannot go on (it could not write its journal): running units finish.
+    Internal,
     /// max_failures reached with on_failure = abort: running units finish.
     FailureAbort,
     /// max_failures reached with on_failure = kill: running units are terminated.
@@ -108,7 +110,7 @@ impl CancelReason {
     /// The process exit code this reason imposes, if any.
     pub fn exit_code(self) -> Option<i32> {
         match self {
-            CancelReason::FailureAbort | CancelReason::FailureKill => None,
+            CancelReason::Internal | CancelReason::FailureAbort | CancelReason::FailureKill => None,
             CancelReason::Sigterm => Some(143),
             CancelReason::Sigint | CancelReason::SecondSigint => Some(130),
         }

@@ -1,7 +1,8 @@
 //! Subcommand dispatch: what `main` calls. Returns the process exit code.
 
 use std::io::{BufWriter, Write};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use clap::CommandFactory;
@@ -139,6 +140,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         Some(s) => format!("{}.shard-{}-of-{}.journal", plan.job.name, s.index, s.total),
         None => format!("{}.journal", plan.job.name),
     };
+    // Past a file-size limit a write must fail with an error we report, not
+    // kill jobrun (a handler, unlike SIG_IGN, is not inherited by units).
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    );
     // Lock first, then read: no other run appends while we decide what is done.
     let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
     let prior = journal::read_prior(&plan, args.fresh);
@@ -149,7 +156,9 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         handle_signals: true,
         prior: Some(prior),
         line_output: report_opts.output == OutputMode::Line,
+        stop: Arc::new(AtomicBool::new(false)),
     };
+    let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal
     // instead of piling lines up in memory.
     let (tx, rx) = mpsc::sync_channel::<Event>(4096);
@@ -183,10 +192,10 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                         None => journal.sync_if_due(false),
                     };
                     if let Err(e) = res {
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "{e}; the journal stops here (the run goes on)"
-                        );
+                        // Without a journal a rerun would redo work: stop cleanly
+                        // (running units finish); the records so far stay readable.
+                        let _ = writeln!(std::io::stderr(), "{e}; no new units start");
+                        stop.store(true, Ordering::Release);
                         journal_error = Some(e);
                     }
                 }
@@ -223,8 +232,8 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         let journal_result = consumer.join().unwrap_or(Ok(()));
         let code = result?.exit_code;
         match journal_result {
-            // The units' work is done but not recorded: say so with jobrun's own exit code.
-            Err(e) if code == 0 => Err(e),
+            // An interruption's code wins; otherwise jobrun's own failure does.
+            Err(e) if code != 130 && code != 143 => Err(e),
             _ => Ok(code),
         }
     })?;

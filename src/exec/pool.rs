@@ -46,6 +46,9 @@ pub struct ExecOptions {
     pub prior: Option<Prior>,
     /// Send each output line as an event (`output = "line"`), besides the log.
     pub line_output: bool,
+    /// Set by the caller when jobrun itself cannot go on (e.g. its journal
+    /// cannot be written): nothing new starts, running units finish.
+    pub stop: std::sync::Arc<AtomicBool>,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -256,6 +259,9 @@ impl Shared<'_> {
             let (unit, dep_ran) = {
                 let mut st = self.lock();
                 loop {
+                    if st.cancel.is_none() && self.opts.stop.load(Ordering::Acquire) {
+                        self.escalate(&mut st, CancelReason::Internal);
+                    }
                     if st.cancel.is_some() || st.finished == st.to_finish {
                         return;
                     }

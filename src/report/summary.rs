@@ -47,6 +47,7 @@ pub fn write_summary(
     writeln!(out)?;
     if let Some(reason) = cancel {
         let why = match reason {
+            CancelReason::Internal => "stopped: jobrun could not go on (see the error above)",
             CancelReason::FailureAbort => "stopped after a failure (on_failure = \"abort\")",
             CancelReason::FailureKill => "stopped after a failure (on_failure = \"kill\")",
             CancelReason::Sigterm => "interrupted by SIGTERM",
@@ -63,7 +64,7 @@ pub fn write_summary(
     }
     if !failures.is_empty() {
         writeln!(out, "  failed (first = root cause):")?;
-        for f in failures {
+        for f in failures.iter().take(MAX_LISTED) {
             write!(out, "    {}  {}", f.id, f.outcome)?;
             if let Some(end) = &f.end {
                 write!(out, ", {end}")?;
@@ -79,9 +80,19 @@ pub fn write_summary(
             }
             writeln!(out)?;
         }
+        if failures.len() > MAX_LISTED {
+            writeln!(
+                out,
+                "    ... and {} more (see the log folder)",
+                failures.len() - MAX_LISTED
+            )?;
+        }
     }
     Ok(())
 }
+
+/// Failures listed by name; the rest are counted.
+const MAX_LISTED: usize = 20;
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }

@@ -11,3 +11,4 @@ mod hostile;
 mod journal;
 mod plan;
 mod schema;
+mod faults;

@@ -49,9 +49,36 @@ impl Job {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = jobrun();
         c.current_dir(self.dir.path());
+        c.env(TAG, self.tag());
         c.args(args);
         c.arg(&self.manifest);
         c
+    }
+
+    /// A value unique to this job, set in jobrun's environment (so every
+    /// process a unit starts inherits it) to find orphans afterwards.
+    pub fn tag(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// Processes still alive that descend from this job's runs.
+    pub fn orphans(&self) -> Vec<i32> {
+        let needle = format!("{TAG}={}\0", self.tag());
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            if environ
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+                && !alive(&[pid]).is_empty()
+            {
+                out.push(pid);
+            }
+        }
+        out
     }
 
     /// Run `jobrun [args] job.toml`.
@@ -63,12 +90,16 @@ impl Job {
     pub fn sub(&self, sub: &str, args: &[&str]) -> Output {
         let mut c = jobrun();
         c.current_dir(self.dir.path())
+            .env(TAG, self.tag())
             .arg(sub)
             .args(args)
             .arg(&self.manifest);
         c.output().expect("run jobrun")
     }
 }
+
+/// The environment variable that marks a test job's processes.
+pub const TAG: &str = "JOBRUN_TEST_TAG";
 
 pub fn jobrun() -> Command {
     let mut c = Command::cargo_bin("jobrun").expect("binary");

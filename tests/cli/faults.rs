@@ -1,0 +1,196 @@
+//! Faults: units that crash or misbehave, jobrun's own files failing, and no
+//! process outliving the run in any of these paths.
+
+use indoc::indoc;
+
+use crate::support::{Job, lines, stderr, stdout};
+
+#[test]
+fn units_killed_by_signals_are_reported_by_name() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        on_failure = "continue"
+        [[task]]
+        name = "sig"
+        matrix.s = ["KILL", "SEGV"]
+        shell = "kill -{s} $$"
+    "#});
+    let out = job.run(&["--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sig[s=KILL]") && err.contains("signal SIGKILL"),
+        "{err}"
+    );
+    assert!(err.contains("signal SIGSEGV"), "{err}");
+    assert_eq!(job.orphans(), Vec::<i32>::new());
+}
+
+#[test]
+fn odd_output_is_kept_exactly() {
+    // Closed stdout, no final newline, invalid UTF-8: all fine, all logged.
+    let job = Job::new(indoc! {r#"
+        [job]
+        output = "all"
+        keep_order = true
+        workers = 1
+        [[task]]
+        name = "closed"
+        shell = "exec 1>&-; echo to-stderr >&2"
+        [[task]]
+        name = "bytes"
+        shell = "printf 'caf\\351 no newline'"
+    "#});
+    let out = job.run(&["-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        b"--- closed ---\nto-stderr\n--- bytes ---\ncaf\xe9 no newline\n"
+    );
+    let log = std::fs::read(job.path().join(".jobrun/logs/job/bytes.log")).expect("log");
+    assert_eq!(log, b"caf\xe9 no newline");
+
+    let out = job.run(&["-q", "--fresh", "--output", "line"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = out.stdout;
+    assert!(
+        text.windows(7).any(|w| w == b"[bytes]"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    assert!(
+        text.ends_with(b"[bytes] caf\xe9 no newline\n"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+#[test]
+fn journal_write_failure_stops_cleanly_with_the_journal_intact() {
+    // A file-size limit makes the journal's writes fail (EFBIG) part-way.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 400] }
+        run = ["true"]
+    "#});
+    let out = std::process::Command::new("sh")
+        .current_dir(job.path())
+        .env(crate::support::TAG, job.tag())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 20; exec '{}' -q job.toml",
+            assert_cmd::cargo::cargo_bin("jobrun").display()
+        ))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot write the journal"), "{err}");
+    assert!(err.contains("no new units start"), "{err}");
+    // Every complete line still parses; the rerun (no limit) finishes the job.
+    let text = std::fs::read(job.path().join(".jobrun/job.journal")).expect("journal");
+    let parsed = text
+        .split(|&b| b == b'\n')
+        .filter(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok())
+        .count();
+    assert!(parsed > 0 && parsed < 400, "{parsed}");
+    let out = job.run(&["-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("up_to_date"), "{}", stderr(&out));
+}
+
+#[test]
+fn state_dir_not_writable_is_a_clear_error() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        state_dir = "blocked/state"
+        [[task]]
+        name = "t"
+        run = ["touch", "ran"]
+    "#});
+    job.file("blocked", "a file where a folder should be");
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("cannot create the state dir"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!job.path().join("ran").exists(), "nothing ran");
+}
+
+#[test]
+fn manifest_deleted_mid_run_changes_nothing() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        [[task]]
+        name = "a"
+        run = ["rm", "job.toml"]
+        [[task]]
+        name = "b"
+        needs = ["a"]
+        run = ["touch", "b-ran"]
+    "#});
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(job.path().join("b-ran").exists());
+}
+
+#[test]
+fn ten_thousand_units_five_hundred_failing_under_continue() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 4
+        on_failure = "continue"
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 10000] }
+        run = ["test", "{i}", "-lt", "9500"]
+    "#});
+    let out = job.run(&["-q", "--events", "events.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("10000 units") && err.contains("9500 ok, 500 failed"),
+        "{err}"
+    );
+    assert!(err.contains("... and 480 more"), "{err}");
+    let finished = lines(job.path().join("events.jsonl"))
+        .iter()
+        .filter(|l| l.contains("\"unit_finished\""))
+        .count();
+    assert_eq!(finished, 10000);
+    assert_eq!(
+        stdout(&out),
+        "",
+        "`test` prints nothing, so there are no output blocks"
+    );
+    assert_eq!(job.orphans(), Vec::<i32>::new());
+}
+
+#[test]
+fn no_orphans_after_timeout_kill_and_abort() {
+    for policy in ["abort", "kill"] {
+        let job = Job::new(&format!(
+            indoc! {r#"
+            [job]
+            workers = 3
+            on_failure = "{}"
+            kill_grace = "200ms"
+            [[task]]
+            name = "t"
+            matrix.i = [0, 1, 2]
+            timeout = "2s"
+            shell = "if [ {{i}} = 0 ]; then exit 1; fi; sleep 30 & sleep 30 & wait"
+        "#},
+            policy
+        ));
+        let out = job.run(&["-q"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(job.orphans(), Vec::<i32>::new(), "{policy}");
+    }
+}
