@@ -12,3 +12,4 @@ mod journal;
 mod plan;
 mod schema;
 mod faults;
+mod props;
