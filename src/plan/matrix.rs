@@ -180,14 +180,9 @@ pub fn expand(
                 values[*k] = Some(v.clone());
                 own.push(*k as u16);
             }
-            // Declared keys keep declaration order in the id; extras follow in entry order.
-            own.sort_by_key(|k| {
-                if (*k as usize) < declared {
-                    (0, *k)
-                } else {
-                    (1, 0)
-                }
-            });
+            // Declared keys first in declaration order, then extras in the order
+            // the task's includes first name them, so all ids of a task agree.
+            own.sort_unstable();
             combos.push(Combo {
                 values: values.into_boxed_slice(),
                 own_keys: Some(own.into_boxed_slice()),
