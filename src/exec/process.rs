@@ -148,7 +148,6 @@ fn leader_exited(pid: libc::pid_t) -> bool {
 /// the pipe closes. When the leader exits while others in its group still
 /// hold the pipe, the group is killed so this never hangs.
 pub fn pump(child: &Child, reader: OwnedFd, log: &mut File, mut on_line: impl FnMut(&[u8])) {
-    const MAX_LINE: usize = 64 * 1024;
     let pid = child.id() as libc::pid_t;
     let mut pipe = File::from(reader);
     let mut buf = vec![0u8; 64 * 1024];
@@ -181,21 +180,38 @@ pub fn pump(child: &Child, reader: OwnedFd, log: &mut File, mut on_line: impl Fn
         };
         let chunk = &buf[..n];
         let _ = log.write_all(chunk);
-        let mut rest = chunk;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            partial.extend_from_slice(&rest[..nl]);
-            on_line(&partial);
-            partial.clear();
-            rest = &rest[nl + 1..];
-        }
-        partial.extend_from_slice(rest);
-        if partial.len() >= MAX_LINE {
-            on_line(&partial);
-            partial.clear();
-        }
+        split_lines(&mut partial, chunk, &mut on_line);
     }
     if !partial.is_empty() {
         on_line(&partial);
+    }
+}
+
+/// Longest line handed out; longer lines go out in pieces of this size.
+/// Lines wait in the run's event channel (up to 4096 of them) while the
+/// terminal is slow, so this caps what a unit printing without newlines can
+/// pile up in memory: 4096 x 4 KiB = 16 MiB (at 64 KiB it was 256 MiB and more).
+const MAX_LINE: usize = 4 * 1024;
+
+/// Append `chunk` to the unfinished line in `partial`, handing out every
+/// complete line (without its newline) and every full `MAX_LINE` piece.
+fn split_lines(partial: &mut Vec<u8>, mut chunk: &[u8], on_line: &mut impl FnMut(&[u8])) {
+    while !chunk.is_empty() {
+        let room = MAX_LINE - partial.len();
+        let window = &chunk[..room.min(chunk.len())];
+        if let Some(nl) = window.iter().position(|&b| b == b'\n') {
+            partial.extend_from_slice(&window[..nl]);
+            on_line(partial);
+            partial.clear();
+            chunk = &chunk[nl + 1..];
+        } else {
+            partial.extend_from_slice(window);
+            chunk = &chunk[window.len()..];
+            if partial.len() == MAX_LINE {
+                on_line(partial);
+                partial.clear();
+            }
+        }
     }
 }
 
@@ -301,6 +317,22 @@ mod tests {
         let long_b = format!("t[f={}b]", "x".repeat(300));
         assert_ne!(log_file_name(&long_a), log_file_name(&long_b));
         assert!(log_file_name(&long_a).len() < 255);
+    }
+
+    #[test]
+    fn long_lines_are_cut_into_pieces() {
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut partial = Vec::new();
+        let mut on_line = |l: &[u8]| got.push(l.to_vec());
+        split_lines(&mut partial, b"a\nbc", &mut on_line);
+        split_lines(&mut partial, b"d\n\n", &mut on_line);
+        let long = vec![b'x'; MAX_LINE * 2 + 10];
+        split_lines(&mut partial, &long, &mut on_line);
+        split_lines(&mut partial, b"\ny", &mut on_line);
+        assert_eq!(partial, b"y");
+        let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(lens, [1, 3, 0, MAX_LINE, MAX_LINE, 10]);
+        assert_eq!(got[1], b"bcd");
     }
 
     #[test]

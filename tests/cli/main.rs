@@ -10,6 +10,7 @@ mod bad;
 mod hostile;
 mod journal;
 mod plan;
+mod report;
 mod schema;
 mod faults;
 mod props;
