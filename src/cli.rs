@@ -23,7 +23,16 @@ pub struct Cli {
 }
 
 /// Subcommand names; anything else in first position is a job file for `run`.
-const SUBCOMMANDS: [&str; 6] = ["run", "plan", "check", "schema", "completions", "help"];
+const SUBCOMMANDS: [&str; 8] = [
+    "run",
+    "plan",
+    "check",
+    "slurm",
+    "k8s",
+    "schema",
+    "completions",
+    "help",
+];
 
 impl Cli {
     /// Parse, treating `jobrun [OPTIONS] FILE` as `jobrun run [OPTIONS] FILE`.
@@ -48,6 +57,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Validate a job file and its plan; runs nothing, writes nothing.
     Check(PlanInput),
+    /// Run a job as a SLURM array job, one shard per array task; waits and reports.
+    Slurm(SlurmArgs),
+    /// Print a Kubernetes Indexed Job (JSON, which kubectl accepts) that runs a job in shards.
+    K8s(K8sArgs),
     /// Print a JSON Schema (draft-07): the manifest's, or the `--events` stream's.
     Schema {
         #[arg(value_enum, default_value_t)]
@@ -127,6 +140,75 @@ pub struct RunArgs {
     /// Print more: one line per started unit too.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// What every shard of an engine job runs: the manifest, its selection and the shard count.
+#[derive(Debug, Args)]
+pub struct ShardedInput {
+    /// The job file (TOML).
+    pub file: PathBuf,
+    /// How many shards (array tasks, pods) the job is split into.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: u32,
+    /// Override a `[vars]` entry in every shard: `--var key=value` (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Select units by id, task name, or a glob over either (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// With --only: select everything the selected units need, too.
+    #[arg(long, requires = "only")]
+    pub with_deps: bool,
+    /// Units run at once in each shard: N, `auto` or `N%` (default: the job's `workers`).
+    #[arg(short = 'j', long = "workers", value_name = "N")]
+    pub workers: Option<String>,
+}
+
+impl ShardedInput {
+    /// The whole selection, before it is split into shards.
+    pub fn plan_input(&self) -> PlanInput {
+        PlanInput {
+            file: self.file.clone(),
+            vars: self.vars.clone(),
+            only: self.only.clone(),
+            with_deps: self.with_deps,
+            shard: None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    #[command(flatten)]
+    pub input: ShardedInput,
+    /// At most M array tasks run at once (`--array=0-(N-1)%M`).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    pub array_limit: Option<u32>,
+    /// An extra `#SBATCH` option for the script, like `--partition=batch` (repeatable).
+    #[arg(
+        long = "sbatch-option",
+        value_name = "OPTION",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_options: Vec<String>,
+    /// Print the sbatch script to stdout; submit nothing, write nothing.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    #[command(flatten)]
+    pub input: ShardedInput,
+    /// The container image; it must hold `jobrun` on its PATH and FILE at the same path.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The Job's name (default: `jobrun-<job>`, made a valid DNS label).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Pods running at once (default: the number of shards).
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallelism: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod exec;

@@ -53,6 +53,14 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             );
             Ok(0)
         }
+        Command::Slurm(args) => {
+            let (plan, selected) = load_plan(&args.input.plan_input())?;
+            crate::engine::submit::slurm(&args, &plan, &selected)
+        }
+        Command::K8s(args) => {
+            let (plan, selected) = load_plan(&args.input.plan_input())?;
+            crate::engine::k8s::k8s(&args, &plan, &selected)
+        }
         Command::Schema { which } => {
             match which {
                 SchemaKind::Manifest => println!("{}", schema()),
