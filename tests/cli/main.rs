@@ -12,5 +12,6 @@ mod journal;
 mod plan;
 mod report;
 mod schema;
+mod slurm;
 mod faults;
 mod props;
