@@ -260,8 +260,8 @@ fn report(id: &str, dir: &Path, sizes: &[usize], shards: &[ShardSummary], wall: 
                 never_units += sizes.get(task).copied().unwrap_or(0);
                 writeln!(
                     err,
-                    "{head}: never ran ({} units)",
-                    sizes.get(task).copied().unwrap_or(0)
+                    "{head}: never ran ({})",
+                    units(sizes.get(task).copied().unwrap_or(0))
                 )
             }
         };
@@ -289,7 +289,7 @@ fn report(id: &str, dir: &Path, sizes: &[usize], shards: &[ShardSummary], wall: 
         "array job {id}: {ok} of {n} shards ok, {failed} failed, {never} never ran"
     );
     if never_units > 0 {
-        let _ = write!(err, " ({never_units} units not run)");
+        let _ = write!(err, " ({} not run)", units(never_units));
     }
     let _ = writeln!(
         err,
@@ -298,6 +298,14 @@ fn report(id: &str, dir: &Path, sizes: &[usize], shards: &[ShardSummary], wall: 
         wall.as_secs_f64()
     );
     ok == n
+}
+
+fn units(n: usize) -> String {
+    if n == 1 {
+        "1 unit".to_owned()
+    } else {
+        format!("{n} units")
+    }
 }
 
 /// The last `n` lines of a small file.
