@@ -44,6 +44,7 @@ pub enum Event {
     /// The run stops starting units (and maybe terminates running ones).
     Cancelling {
         reason: CancelReason,
+        at: SystemTime,
     },
     UnitFinished(Box<Finished>),
     JobFinished {
@@ -51,6 +52,7 @@ pub enum Event {
         wall: Duration,
         exit_code: i32,
         cancel: Option<CancelReason>,
+        at: SystemTime,
     },
 }
 
@@ -66,6 +68,7 @@ pub struct Finished {
     /// Wall time of the last attempt.
     pub duration: Duration,
     pub started_at: Option<SystemTime>,
+    pub ended_at: SystemTime,
     pub log: Option<PathBuf>,
     /// Failure of a task with `allow_failure = true`: reported, not counted.
     pub allowed: bool,

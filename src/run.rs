@@ -170,7 +170,15 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     // Bounded: a unit flooding output in line mode waits for the terminal
     // instead of piling lines up in memory.
     let (tx, rx) = mpsc::sync_channel::<Event>(4096);
-    let mut reporter = PlainReporter::new(&plan, report_opts, std::io::stderr(), std::io::stdout());
+    // `--events -` owns stdout: unit output goes to stderr then, so the
+    // stream stays pure JSON Lines.
+    let events_on_stdout = args.events.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let unit_out: Box<dyn Write + Send> = if events_on_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut reporter = PlainReporter::new(&plan, report_opts, std::io::stderr(), unit_out);
     reporter.set_selected(&opts.selected);
     let code = std::thread::scope(|scope| {
         let plan = &plan;

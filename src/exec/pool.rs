@@ -243,6 +243,7 @@ pub fn execute(
         wall: started.elapsed(),
         exit_code,
         cancel: result.cancel,
+        at: SystemTime::now(),
     });
     Ok(result)
 }
@@ -341,6 +342,7 @@ impl Shared<'_> {
                         end: None,
                         duration: Duration::ZERO,
                         started_at: None,
+                        ended_at: SystemTime::now(),
                         log: None,
                         allowed: false,
                         fingerprint: Some(Arc::new(f)),
@@ -424,6 +426,7 @@ impl Shared<'_> {
                 end: Some(end),
                 duration,
                 started_at: Some(started_at),
+                ended_at: SystemTime::now(),
                 log: Some(log_path),
                 allowed,
                 fingerprint: fp,
@@ -589,6 +592,7 @@ impl Shared<'_> {
                 end: None,
                 duration: Duration::ZERO,
                 started_at: None,
+                ended_at: SystemTime::now(),
                 log: None,
                 allowed: false,
                 fingerprint: None,
@@ -619,7 +623,10 @@ impl Shared<'_> {
         }
         st.cancel = Some(reason);
         self.stopping.store(true, Ordering::Release);
-        let _ = self.tx.send(Event::Cancelling { reason });
+        let _ = self.tx.send(Event::Cancelling {
+            reason,
+            at: SystemTime::now(),
+        });
         if reason.terminates() {
             let now = Instant::now();
             for r in st.running.iter_mut().flatten() {

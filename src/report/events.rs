@@ -93,7 +93,6 @@ fn end_fields(end: Option<&AttemptEnd>) -> (Option<i32>, Option<String>, Option<
 impl JsonEvent {
     /// None for events the stream does not carry (output lines).
     pub fn from_event(plan: &Plan, ev: &Event) -> Option<JsonEvent> {
-        let now = time(SystemTime::now());
         let id = |u: u32| plan.units[u as usize].id.to_string();
         let task = |u: u32| plan.task_of(u as usize).name.clone();
         Some(match ev {
@@ -126,6 +125,7 @@ impl JsonEvent {
                 unit,
                 attempt,
                 end,
+                started_at,
                 duration,
                 retry_in,
                 timed_out,
@@ -133,7 +133,7 @@ impl JsonEvent {
             } => {
                 let (exit_code, signal, error) = end_fields(Some(end));
                 JsonEvent::AttemptFailed {
-                    time: now,
+                    time: time(*started_at + *duration),
                     id: id(*unit),
                     attempt: *attempt,
                     outcome: if *timed_out {
@@ -148,14 +148,14 @@ impl JsonEvent {
                     retry_in_s: secs(*retry_in),
                 }
             }
-            Event::Cancelling { reason } => JsonEvent::Cancelling {
-                time: now,
+            Event::Cancelling { reason, at } => JsonEvent::Cancelling {
+                time: time(*at),
                 reason: *reason,
             },
             Event::UnitFinished(f) => {
                 let (exit_code, signal, error) = end_fields(f.end.as_ref());
                 JsonEvent::UnitFinished {
-                    time: now,
+                    time: time(f.ended_at),
                     id: id(f.unit),
                     task: task(f.unit),
                     outcome: f.outcome,
@@ -171,9 +171,10 @@ impl JsonEvent {
                 counts,
                 wall,
                 exit_code,
+                at,
                 ..
             } => JsonEvent::JobFinished {
-                time: now,
+                time: time(*at),
                 wall_s: secs(*wall),
                 exit_code: *exit_code,
                 counts: counts

@@ -198,7 +198,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 l.push(b'\n');
                 self.emit_out(&l)?;
             }
-            Event::Cancelling { reason } if self.opts.verbosity != Verbosity::Quiet => {
+            Event::Cancelling { reason, .. } if self.opts.verbosity != Verbosity::Quiet => {
                 let msg = if reason.terminates() {
                     "stopping: no new units start; running units are terminated"
                 } else {

@@ -7,11 +7,11 @@ mod support;
 mod exec;
 
 mod bad;
+mod faults;
 mod hostile;
 mod journal;
 mod plan;
+mod props;
 mod report;
 mod schema;
 mod slurm;
-mod faults;
-mod props;
