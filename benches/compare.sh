@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: jobrun vs xargs, GNU parallel, rust-parallel and a
+# bare posix_spawn floor (examples/spawn_floor.rs).
+#
+# Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast true20000 plan1m journal
+# Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
+#        ROUNDS_20K (default 3) rounds for true20000;
+#        SKIP_PARALLEL_20K=1 leaves GNU parallel out of true20000 (~1 min per run);
+#        JOBRUN, FLOOR: binaries to use instead of target/release/{jobrun,examples/spawn_floor};
+#        NO_BUILD=1 skips `cargo build --release`.
+#
+# Every benchmark runs ROUNDS rounds; each round runs every tool once, in the
+# same order (round-robin), so a noisy neighbour hurts all tools alike. Wall
+# time is taken with `date +%s%N` around the command, peak RSS with
+# /usr/bin/time -f %M. Medians are printed with min/max, then ratios of medians.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root"
+
+ROUNDS=${ROUNDS:-7}
+ROUNDS_20K=${ROUNDS_20K:-3}
+JOBRUN=${JOBRUN:-"$root/target/release/jobrun"}
+FLOOR=${FLOOR:-"$root/target/release/examples/spawn_floor"}
+STATE="$here/.state"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# ---------------------------------------------------------------- tools
+missing=0
+need() { # need CMD HOW-TO-INSTALL
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "missing: $1 -- install with: $2" >&2
+        missing=1
+    fi
+}
+if [ "${INSTALL:-0}" = 1 ]; then
+    command -v parallel >/dev/null || sudo apt-get install -y parallel
+    command -v hyperfine >/dev/null || sudo apt-get install -y hyperfine
+    command -v rust-parallel >/dev/null || cargo install rust-parallel
+fi
+need parallel "sudo apt-get install parallel   (Debian/Ubuntu package \`parallel\`)"
+need rust-parallel "cargo install rust-parallel"
+need script "sudo apt-get install bsdutils"
+[ -x /usr/bin/time ] || { echo "missing: /usr/bin/time -- install with: sudo apt-get install time" >&2; missing=1; }
+# hyperfine is not needed (the rounds are written out below) but handy for
+# one-off checks: sudo apt-get install hyperfine
+if [ "$missing" = 1 ]; then
+    echo "(or run with INSTALL=1 to install them)" >&2
+    exit 1
+fi
+parallel --will-cite </dev/null >/dev/null 2>&1 || true # silence the citation notice
+
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    echo "building jobrun and the spawn floor (release)" >&2
+    cargo build --release --quiet --bin jobrun --example spawn_floor
+fi
+
+# ---------------------------------------------------------------- machine
+machine() {
+    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
+    echo "tools:   $("$JOBRUN" --version 2>/dev/null || echo jobrun), $(xargs --version | head -n1)," \
+        "$(parallel --version | head -n1), $(rust-parallel --version | head -n1)"
+    echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# ---------------------------------------------------------------- measuring
+# run_one NAME PREPARE CMD: run CMD once (after PREPARE, untimed); append
+# "ns rss_kb" to $TMP/NAME. The RSS is the peak of the largest process in
+# the tool's tree (getrusage RUSAGE_CHILDREN through /usr/bin/time), so for
+# jobrun it is jobrun's own peak.
+run_one() {
+    local name=$1 prep=$2 cmd=$3 t0 t1 rss
+    eval "$prep"
+    # @T@ marks the tool in a pipeline; by default the whole command is the tool.
+    case $cmd in *@T@*) ;; *) cmd="@T@ $cmd" ;; esac
+    cmd=${cmd//@T@//usr/bin/time -f %M -o $TMP/rss}
+    t0=$(date +%s%N)
+    bash -c "$cmd" >/dev/null 2>"$TMP/err" || true
+    t1=$(date +%s%N)
+    rss=$(tail -n1 "$TMP/rss")
+    echo "$((t1 - t0)) $rss" >>"$TMP/$name"
+}
+
+# stats NAME COLUMN: "median min max" of a column of $TMP/NAME.
+stats() {
+    awk -v c="$2" '{print $c}' "$TMP/$1" | sort -n | awk '
+        { v[NR] = $1 }
+        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+
+# bench TITLE ROUNDS UNITS NAME PREP CMD [NAME PREP CMD]...
+bench() {
+    local title=$1 rounds=$2 units=$3
+    shift 3
+    local -a names=() preps=() cmds=()
+    while [ $# -gt 0 ]; do
+        names+=("$1"); preps+=("$2"); cmds+=("$3")
+        rm -f "$TMP/$1"
+        shift 3
+    done
+    echo
+    echo "== $title ($rounds rounds, alternating)"
+    for ((r = 1; r <= rounds; r++)); do
+        for i in "${!names[@]}"; do
+            run_one "${names[$i]}" "${preps[$i]}" "${cmds[$i]}"
+        done
+        echo "   round $r/$rounds done" >&2
+    done
+    printf '   %-22s %10s %10s %10s %9s %12s\n' tool "median s" "min s" "max s" "us/unit" "peak RSS KB"
+    for n in "${names[@]}"; do
+        read -r med lo hi < <(stats "$n" 1)
+        read -r rss _ _ < <(stats "$n" 2)
+        awk -v n="$n" -v m="$med" -v l="$lo" -v h="$hi" -v u="$units" -v r="$rss" 'BEGIN {
+            printf "   %-22s %10.3f %10.3f %10.3f %9.0f %12d\n", n, m / 1e9, l / 1e9, h / 1e9, m / 1e3 / u, r }'
+        echo "$med" >"$TMP/$n.median"
+    done
+}
+
+ratio() { # ratio A B: median(A) / median(B)
+    awk -v a="$(cat "$TMP/$1.median")" -v b="$(cat "$TMP/$2.median")" -v an="$1" -v bn="$2" \
+        'BEGIN { printf "   %-34s %.3f\n", an " / " bn, a / b }'
+}
+
+# Before each jobrun run: remove the journal (so every unit runs and the
+# journal read stays the same size) but keep the log files, so a run
+# truncates existing logs like any re-run does. `empty_state` removes the
+# whole state dir instead (a first run; see the note in docs/BENCHMARKS.md
+# about ext4 after deleting thousands of files).
+fresh_state() { rm -f "$STATE"/*.journal "$STATE"/*.journal.lock; }
+empty_state() { rm -rf "$STATE"; }
+
+# ---------------------------------------------------------------- benchmarks
+b_true5000() {
+    local m="$here/true5000.toml"
+    bench "5,000 x true at 2 workers" "$ROUNDS" 5000 \
+        floor "" "$FLOOR 5000 2" \
+        xargs "" "seq 5000 | @T@ xargs -P2 -n1 true" \
+        jobrun-none fresh_state "$JOBRUN -q --progress none $m" \
+        jobrun-plain fresh_state "$JOBRUN --progress plain $m" \
+        jobrun-none-tty fresh_state "script -q -c '$JOBRUN -q --progress none $m' /dev/null" \
+        jobrun-bar-tty fresh_state "script -q -c '$JOBRUN --progress bar $m' /dev/null" \
+        jobrun-none-emptydir empty_state "$JOBRUN -q --progress none $m" \
+        rust-parallel "" "seq 5000 | @T@ rust-parallel -j2 true" \
+        parallel "" "seq 5000 | @T@ parallel -j2 true"
+    echo "   ratios of medians:"
+    ratio jobrun-none xargs
+    ratio jobrun-none floor
+    ratio jobrun-plain xargs
+    ratio jobrun-bar-tty jobrun-none-tty
+    ratio jobrun-none-emptydir xargs
+    ratio xargs floor
+    ratio rust-parallel xargs
+    ratio parallel xargs
+}
+
+b_sleep40() {
+    local m="$here/sleep40.toml"
+    bench "40 x sleep 0.25 at 8 workers (ideal 1.25 s)" "$ROUNDS" 40 \
+        xargs "" "yes 0.25 | head -n 40 | @T@ xargs -P8 -n1 sleep" \
+        jobrun-none fresh_state "$JOBRUN -q --progress none $m" \
+        jobrun-plain fresh_state "$JOBRUN --progress plain $m" \
+        rust-parallel "" "yes 0.25 | head -n 40 | @T@ rust-parallel -j8 sleep" \
+        parallel "" "yes 0.25 | head -n 40 | @T@ parallel -j8 sleep"
+    echo "   median / ideal 1.25 s:"
+    for n in xargs jobrun-none jobrun-plain rust-parallel parallel; do
+        awk -v n="$n" -v m="$(cat "$TMP/$n.median")" 'BEGIN { printf "   %-22s %.3f (%+.1f%%)\n", n, m / 1.25e9, (m / 1.25e9 - 1) * 100 }'
+    done
+}
+
+# Fail-fast: 200 x `sleep 0.1`, the unit at index 5 fails, 8 workers; running
+# units finish, nothing new starts. Every tool runs the same shell snippet,
+# which appends its index to a file when it starts (the "units started"
+# count) and its end time to another (to compare with the tool's exit).
+FF_SNIPPET='echo $1 >> "$FF/started"; sleep 0.1; s=0; [ "$1" -ne 5 ] || s=1; date +%s%N >> "$FF/ended"; exit $s'
+b_failfast() {
+    local m="$here/failfast.toml" n r started ended exit_ns lag
+    export FF="$TMP/ff"
+    printf '%s\n' "#!/bin/sh" "$FF_SNIPPET" >"$TMP/ff-unit"
+    printf '%s\n' "#!/bin/sh" "$FF_SNIPPET" '# xargs stops on 255' >"$TMP/ff-unit-xargs"
+    sed -i 's/s=1;/s=255;/' "$TMP/ff-unit-xargs"
+    chmod +x "$TMP/ff-unit" "$TMP/ff-unit-xargs"
+    export FF_UNIT="$TMP/ff-unit"
+    local -a names=(jobrun xargs rust-parallel parallel)
+    local -a cmds=(
+        "$JOBRUN -q --progress none $m"
+        "seq 0 199 | xargs -P8 -n1 $TMP/ff-unit-xargs"
+        "seq 0 199 | rust-parallel -j8 --exit-on-error $TMP/ff-unit"
+        "seq 0 199 | parallel -j8 --halt soon,fail=1 $TMP/ff-unit"
+    )
+    for n in "${names[@]}"; do rm -f "$TMP/ff.$n"; done
+    echo
+    echo "== fail-fast: 200 x sleep 0.1, unit 5 fails, 8 workers ($ROUNDS rounds, alternating)"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for i in "${!names[@]}"; do
+            n=${names[$i]}
+            rm -rf "$FF"
+            fresh_state
+            mkdir -p "$FF"
+            : >"$FF/started"
+            : >"$FF/ended"
+            local t0 t1
+            t0=$(date +%s%N)
+            bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
+            t1=$(date +%s%N)
+            # Units may still be running after a tool exits (they are not
+            # ours to wait for); give them time to write their end time.
+            sleep 0.3
+            started=$(wc -l <"$FF/started")
+            ended=$(sort -n "$FF/ended" | tail -n1)
+            echo "$((t1 - t0)) $started $((t1 - ended))" >>"$TMP/ff.$n"
+        done
+        echo "   round $r/$ROUNDS done" >&2
+    done
+    printf '   %-16s %18s %16s %28s\n' tool "wall s med (min-max)" "started med (max)" "exit - last unit end, ms med (min-max)"
+    for n in "${names[@]}"; do
+        TMP_N="ff.$n"
+        read -r wm wl wh < <(stats "$TMP_N" 1)
+        read -r sm _ sh < <(stats "$TMP_N" 2)
+        read -r lm ll lh < <(stats "$TMP_N" 3)
+        awk -v n="$n" -v wm="$wm" -v wl="$wl" -v wh="$wh" -v sm="$sm" -v sh="$sh" -v lm="$lm" -v ll="$ll" -v lh="$lh" 'BEGIN {
+            printf "   %-16s %6.3f (%.3f-%.3f) %10d (%d) %14.1f (%.1f..%.1f)\n", n, wm/1e9, wl/1e9, wh/1e9, sm, sh, lm/1e6, ll/1e6, lh/1e6 }'
+    done
+    echo "   target: started <= workers + failing position = 8 + 6 (unit 5 is the 6th) = 14; exit <= 50 ms after the last running unit"
+}
+
+b_true20000() {
+    local m="$here/true20000.toml"
+    local -a extra=()
+    [ "${SKIP_PARALLEL_20K:-0}" = 1 ] || extra=(parallel "" "seq 20000 | @T@ parallel -j2 true")
+    bench "20,000 x true at 2 workers (wall, peak RSS)" "$ROUNDS_20K" 20000 \
+        floor "" "$FLOOR 20000 2" \
+        xargs "" "seq 20000 | @T@ xargs -P2 -n1 true" \
+        jobrun-none fresh_state "$JOBRUN -q --progress none $m" \
+        rust-parallel "" "seq 20000 | @T@ rust-parallel -j2 true" \
+        "${extra[@]}"
+    echo "   ratios of medians:"
+    ratio jobrun-none xargs
+    ratio jobrun-none floor
+    echo "   target: jobrun peak RSS < 30 MB (30,720 KB)"
+}
+
+b_plan1m() {
+    bench "jobrun plan --count, 1000 x 1000 matrix (1,000,000 units)" "$ROUNDS" 1000000 \
+        plan-count "" "$JOBRUN plan --count $here/plan1m.toml"
+}
+
+# The journal's share: it cannot be turned off, so compare the state dir on
+# disk with the state dir on tmpfs (/dev/shm), and count its syscalls.
+b_journal() {
+    local m="$here/true5000.toml" shm
+    shm=$(mktemp -d /dev/shm/jobrun-bench.XXXXXX)
+    sed 's|^state_dir = .*|state_dir = "'"$shm"'/state"|' "$m" >"$TMP/true5000-shm.toml"
+    bench "journal: 5,000 x true, state dir on disk vs tmpfs" "$ROUNDS" 5000 \
+        state-on-disk fresh_state "$JOBRUN -q --progress none $m" \
+        state-on-tmpfs "rm -f $shm/state/*.journal $shm/state/*.journal.lock" "$JOBRUN -q --progress none $TMP/true5000-shm.toml"
+    ratio state-on-disk state-on-tmpfs
+    fresh_state
+    if command -v perf >/dev/null && perf record -q -o "$TMP/perf.data" -F 2000 -g true 2>/dev/null; then
+        perf record -q -o "$TMP/perf.data" -F 2000 "$JOBRUN" -q --progress none "$m" >/dev/null 2>&1 || true
+        fresh_state
+        echo "   CPU samples (perf, whole run incl. children) in journal code (journal::, blake3, record_event, serde_json):"
+        perf report -i "$TMP/perf.data" --no-children --sort sym 2>/dev/null |
+            awk '/^ +[0-9.]+%/ { t += $1; if ($0 ~ /journal|blake3|record_event|serde_json/) j += $1 }
+                 END { printf "   %.2f%% of %.0f%% sampled\n", j, t }'
+        echo "   CPU samples by thread (jobrun = the consumer thread that writes the journal):"
+        perf report -i "$TMP/perf.data" --no-children --sort comm 2>/dev/null | awk '/^ +[0-9.]+%/ { print "   " $0 }' | head -n 6
+    fi
+    echo "   write and sync syscalls (strace -c -f; the \`true\` children make none):"
+    strace -c -f -o "$TMP/strace" -e trace=fsync,fdatasync,write,pwrite64 "$JOBRUN" -q --progress none "$m" >/dev/null 2>&1 || true
+    fresh_state
+    sed 's/^/   /' "$TMP/strace"
+    rm -rf "$shm"
+}
+
+all=(true5000 sleep40 failfast true20000 plan1m journal)
+machine
+for b in "${@:-${all[@]}}"; do
+    "b_$b"
+done
+fresh_state
