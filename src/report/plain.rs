@@ -89,7 +89,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
 
     pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
         if let Some(bar) = &mut self.bar {
-            bar.handle(self.plan, ev);
+            bar.handle(ev);
         }
         // The summary goes below a cleared bar, not above a stale one.
         if let Event::JobFinished { .. } = ev
