@@ -73,11 +73,9 @@ pub enum Command {
     },
 }
 
-/// The manifest and what changes its plan.
-#[derive(Debug, Args)]
-pub struct PlanInput {
-    /// The job file (TOML).
-    pub file: PathBuf,
+/// What changes the plan and which of its units are selected.
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
     /// Override a `[vars]` entry: `--var key=value` (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
@@ -88,6 +86,15 @@ pub struct PlanInput {
     /// With --only: select everything the selected units need, too.
     #[arg(long, requires = "only")]
     pub with_deps: bool,
+}
+
+/// The manifest and what changes its plan.
+#[derive(Debug, Args)]
+pub struct PlanInput {
+    /// The job file (TOML).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Run one slice of the plan: `K/N` (1-based), or `auto` to read the
     /// CI or cluster engine's variables (SLURM, Kubernetes, GitLab, CircleCI, Buildkite).
     #[arg(long, value_name = "K/N|auto")]
@@ -150,15 +157,8 @@ pub struct ShardedInput {
     /// How many shards (array tasks, pods) the job is split into.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: u32,
-    /// Override a `[vars]` entry in every shard: `--var key=value` (repeatable).
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
-    /// Select units by id, task name, or a glob over either (repeatable).
-    #[arg(long, value_name = "PATTERN")]
-    pub only: Vec<String>,
-    /// With --only: select everything the selected units need, too.
-    #[arg(long, requires = "only")]
-    pub with_deps: bool,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Units run at once in each shard: N, `auto` or `N%` (default: the job's `workers`).
     #[arg(short = 'j', long = "workers", value_name = "N")]
     pub workers: Option<String>,
@@ -169,9 +169,7 @@ impl ShardedInput {
     pub fn plan_input(&self) -> PlanInput {
         PlanInput {
             file: self.file.clone(),
-            vars: self.vars.clone(),
-            only: self.only.clone(),
-            with_deps: self.with_deps,
+            selection: self.selection.clone(),
             shard: None,
         }
     }

@@ -85,8 +85,8 @@ pub fn schema() -> String {
 
 fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
     let loaded = manifest::load(&input.file)?;
-    let plan = plan::build(&loaded, &options::plan_options(&input.vars)?)?;
-    let mut selected = plan::select(&plan, &input.only, input.with_deps)?;
+    let plan = plan::build(&loaded, &options::plan_options(&input.selection.vars)?)?;
+    let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
     if let Some(shard) = shard_of(input)? {
         plan::shard::apply(&plan, &mut selected, shard)?;
     }

@@ -31,15 +31,15 @@ use crate::plan::shard::{self, Shard};
 /// The options every shard passes on to its `jobrun` run, as arguments.
 pub fn passthrough_args(input: &ShardedInput) -> Vec<String> {
     let mut args = Vec::new();
-    for v in &input.vars {
+    for v in &input.selection.vars {
         args.push("--var".to_owned());
         args.push(v.clone());
     }
-    for o in &input.only {
+    for o in &input.selection.only {
         args.push("--only".to_owned());
         args.push(o.clone());
     }
-    if input.with_deps {
+    if input.selection.with_deps {
         args.push("--with-deps".to_owned());
     }
     if let Some(w) = &input.workers {

@@ -333,21 +333,7 @@ impl Shared<'_> {
             {
                 let mut st = self.lock();
                 st.running[w] = None;
-                self.record(
-                    &mut st,
-                    Finished {
-                        unit,
-                        outcome: Outcome::UpToDate,
-                        attempts: 0,
-                        end: None,
-                        duration: Duration::ZERO,
-                        started_at: None,
-                        ended_at: SystemTime::now(),
-                        log: None,
-                        allowed: false,
-                        fingerprint: Some(Arc::new(f)),
-                    },
-                );
+                self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
                 self.work_cv.notify_all();
                 return;
             }
@@ -583,6 +569,17 @@ impl Shared<'_> {
     /// Record a unit that never ran (skipped or cancelled) and, transitively,
     /// its dependents as skipped.
     fn finish_unfinished(&self, st: &mut State, unit: u32, outcome: Outcome) {
+        self.record_not_run(st, unit, outcome, None);
+    }
+
+    /// Record a unit that ends without an attempt: cancelled, skipped or up to date.
+    fn record_not_run(
+        &self,
+        st: &mut State,
+        unit: u32,
+        outcome: Outcome,
+        fingerprint: Option<Arc<Fingerprint>>,
+    ) {
         self.record(
             st,
             Finished {
@@ -595,7 +592,7 @@ impl Shared<'_> {
                 ended_at: SystemTime::now(),
                 log: None,
                 allowed: false,
-                fingerprint: None,
+                fingerprint,
             },
         );
     }
