@@ -2,7 +2,7 @@
 # Side-by-side benchmarks: jobrun vs xargs, GNU parallel, rust-parallel and a
 # bare posix_spawn floor (examples/spawn_floor.rs).
 #
-# Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast true20000 plan1m journal
+# Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill true20000 plan1m journal
 # Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
 #        ROUNDS_20K (default 3) rounds for true20000;
 #        SKIP_PARALLEL_20K=1 leaves GNU parallel out of true20000 (~1 min per run);
@@ -158,15 +158,19 @@ b_true5000() {
 b_sleep40() {
     local m="$here/sleep40.toml"
     bench "40 x sleep 0.25 at 8 workers (ideal 1.25 s)" "$ROUNDS" 40 \
+        floor "" "$FLOOR 40 8 sleep 0.25" \
         xargs "" "yes 0.25 | head -n 40 | @T@ xargs -P8 -n1 sleep" \
         jobrun-none fresh_state "$JOBRUN -q --progress none $m" \
         jobrun-plain fresh_state "$JOBRUN --progress plain $m" \
         rust-parallel "" "yes 0.25 | head -n 40 | @T@ rust-parallel -j8 sleep" \
         parallel "" "yes 0.25 | head -n 40 | @T@ parallel -j8 sleep"
     echo "   median / ideal 1.25 s:"
-    for n in xargs jobrun-none jobrun-plain rust-parallel parallel; do
+    for n in floor xargs jobrun-none jobrun-plain rust-parallel parallel; do
         awk -v n="$n" -v m="$(cat "$TMP/$n.median")" 'BEGIN { printf "   %-22s %.3f (%+.1f%%)\n", n, m / 1.25e9, (m / 1.25e9 - 1) * 100 }'
     done
+    echo "   ratios of medians:"
+    ratio jobrun-none floor
+    ratio xargs floor
 }
 
 # Fail-fast: 200 x `sleep 0.1`, the unit at index 5 fails, 8 workers; running
@@ -225,6 +229,59 @@ b_failfast() {
     echo "   target: started <= workers + failing position = 8 + 6 (unit 5 is the 6th) = 14; exit <= 50 ms after the last running unit"
 }
 
+# Fail-fast with kill: the unit at index 5 fails after 0.1 s while its 7
+# siblings run `sleep 30`; with FK_IGNORE=1 they ignore SIGTERM. Measures the
+# tool's exit time minus the failure time, and whether any sibling is left.
+FK_SNIPPET='echo $1 >> "$FK/started"; if [ "$1" -eq 5 ]; then sleep 0.1; date +%s%N > "$FK/failed"; exit 1; fi; [ "$FK_IGNORE" != 1 ] || trap "" TERM; exec sleep 30 # jobrun-failkill'
+b_failkill() {
+    local m="$here/failkill.toml" n r ign t0 t1 lag left
+    export FK="$TMP/fk"
+    printf '%s\n' "#!/bin/sh" "$FK_SNIPPET" >"$TMP/fk-unit"
+    chmod +x "$TMP/fk-unit"
+    export FK_UNIT="$TMP/fk-unit"
+    local -a names=(jobrun parallel)
+    local -a cmds=(
+        "$JOBRUN -q --progress none $m"
+        "seq 0 199 | parallel -j8 --halt now,fail=1 $TMP/fk-unit"
+    )
+    echo
+    echo "== fail-fast with kill: unit 5 fails after 0.1 s, 7 siblings run sleep 30, 8 workers, kill_grace 1 s ($ROUNDS rounds, alternating)"
+    for ign in 0 1; do
+        for n in "${names[@]}"; do rm -f "$TMP/fk.$n.$ign"; done
+    done
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for ign in 0 1; do
+            export FK_IGNORE=$ign
+            for i in "${!names[@]}"; do
+                n=${names[$i]}
+                rm -rf "$FK"
+                fresh_state
+                mkdir -p "$FK"
+                : >"$FK/started"
+                bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
+                t1=$(date +%s%N)
+                left=$(pgrep -fc "sleep 30" || true)
+                pkill -KILL -f "jobrun-failkill" 2>/dev/null || true
+                pkill -KILL -fx "sleep 30" 2>/dev/null || true
+                lag=$((t1 - $(cat "$FK/failed")))
+                echo "$lag $(wc -l <"$FK/started") $left" >>"$TMP/fk.$n.$ign"
+            done
+        done
+        echo "   round $r/$ROUNDS done" >&2
+    done
+    printf '   %-10s %-22s %28s %14s %14s\n' tool siblings "exit - failure, ms med (min-max)" "started med" "left running"
+    for ign in 0 1; do
+        for n in "${names[@]}"; do
+            read -r lm ll lh < <(stats "fk.$n.$ign" 1)
+            read -r sm _ _ < <(stats "fk.$n.$ign" 2)
+            read -r _ _ xh < <(stats "fk.$n.$ign" 3)
+            awk -v n="$n" -v g="$([ $ign = 1 ] && echo "ignore TERM" || echo "obey TERM")" -v lm="$lm" -v ll="$ll" -v lh="$lh" -v sm="$sm" -v xh="$xh" 'BEGIN {
+                printf "   %-10s %-22s %18.1f (%.1f..%.1f) %14d %14d\n", n, g, lm/1e6, ll/1e6, lh/1e6, sm, xh }'
+        done
+    done
+    echo "   target (jobrun): exit <= 100 ms + kill_grace (1 s) after the failure; nothing left running"
+}
+
 b_true20000() {
     local m="$here/true20000.toml"
     local -a extra=()
@@ -274,7 +331,7 @@ b_journal() {
     rm -rf "$shm"
 }
 
-all=(true5000 sleep40 failfast true20000 plan1m journal)
+all=(true5000 sleep40 failfast failkill true20000 plan1m journal)
 machine
 for b in "${@:-${all[@]}}"; do
     "b_$b"

@@ -18,7 +18,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -104,6 +104,21 @@ struct Shared<'a> {
     watch_cv: Condvar,
     /// Mirrors `state.cancel.is_some()`, read without the lock just before a spawn.
     stopping: AtomicBool,
+    /// Units whose process has exited but whose outcome is not recorded yet.
+    settling: AtomicUsize,
+}
+
+/// The longest a unit about to start waits for siblings that already exited
+/// to be recorded (see `settle_siblings`).
+const SETTLE_MAX: Duration = Duration::from_millis(10);
+
+/// Held from a unit's exit until its outcome is recorded.
+struct Settling<'a>(&'a AtomicUsize);
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Run the selected units of `plan`. Unit failures are data in the result;
@@ -175,6 +190,7 @@ pub fn execute(
         work_cv: Condvar::new(),
         watch_cv: Condvar::new(),
         stopping: AtomicBool::new(false),
+        settling: AtomicUsize::new(0),
     };
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -341,10 +357,13 @@ impl Shared<'_> {
         }
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
-        let (outcome, end, duration, started_at) = loop {
+        let (outcome, end, duration, started_at, settling) = loop {
             attempt += 1;
             if let Some(slot) = env.last_mut() {
                 slot.1 = OsString::from(attempt.to_string());
+            }
+            if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
+                self.settle_siblings();
             }
             // The last look at the stop flag before the unit starts.
             if attempt == 1 && self.stopping.load(Ordering::Acquire) {
@@ -361,7 +380,7 @@ impl Shared<'_> {
                 at: started_at,
             });
             let t0 = Instant::now();
-            let (end, cause) = self.attempt(
+            let (end, cause, settling) = self.attempt(
                 w, i, attempt, &log_path, &program, &shown, &argv, &dir, &env,
             );
             let duration = t0.elapsed();
@@ -376,8 +395,9 @@ impl Shared<'_> {
                 && attempt < attempts_allowed
                 && !self.stopping.load(Ordering::Acquire);
             if !retry {
-                break (outcome, end, duration, started_at);
+                break (outcome, end, duration, started_at, settling);
             }
+            drop(settling);
             let delay = backoff(task.retry_delay, attempt);
             let _ = self.tx.send(Event::AttemptFailed {
                 unit,
@@ -390,7 +410,7 @@ impl Shared<'_> {
                 fingerprint: fp.clone(),
             });
             if !self.sleep_unless_stopping(delay) {
-                break (outcome, end, duration, started_at);
+                break (outcome, end, duration, started_at, None);
             }
         };
 
@@ -428,7 +448,28 @@ impl Shared<'_> {
                 }
             }
         }
+        drop(settling);
         self.work_cv.notify_all();
+    }
+
+    /// Before a unit starts, let siblings whose process already exited be
+    /// recorded first, so a failure that happened before this start stops it
+    /// even when its worker thread has not run yet (2 cores, 8 workers). Bounded,
+    /// so a unit whose group still holds its output pipe cannot hold others up.
+    fn settle_siblings(&self) {
+        let until = Instant::now() + SETTLE_MAX;
+        let mut spins = 0u32;
+        while (self.settling.load(Ordering::Acquire) > 0 || process::any_child_exited())
+            && !self.stopping.load(Ordering::Acquire)
+            && Instant::now() < until
+        {
+            spins += 1;
+            if spins < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
     }
 
     /// One attempt: open the log, spawn, register for the watchdog, wait.
@@ -444,7 +485,7 @@ impl Shared<'_> {
         argv: &[OsString],
         dir: &std::path::Path,
         env: &[(String, OsString)],
-    ) -> (AttemptEnd, Option<KillCause>) {
+    ) -> (AttemptEnd, Option<KillCause>, Option<Settling<'_>>) {
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
             Err(e) => {
@@ -454,11 +495,16 @@ impl Shared<'_> {
                         log_path.display()
                     )),
                     None,
+                    None,
                 );
             }
         };
         if argv.is_empty() {
-            return (AttemptEnd::SpawnFailed("the command is empty".into()), None);
+            return (
+                AttemptEnd::SpawnFailed("the command is empty".into()),
+                None,
+                None,
+            );
         }
         let spawned = process::spawn(&Spawn {
             program,
@@ -473,7 +519,7 @@ impl Shared<'_> {
             Ok(c) => c,
             Err(end) => {
                 let _ = writeln!(&log, "jobrun: {end}");
-                return (end, None);
+                return (end, None, None);
             }
         };
         let mut log = Some(log);
@@ -513,13 +559,17 @@ impl Shared<'_> {
                 });
             });
         }
-        let end = process::wait(&mut child);
+        let mut settling = None;
+        let end = process::wait(&mut child, || {
+            self.settling.fetch_add(1, Ordering::AcqRel);
+            settling = Some(Settling(&self.settling));
+        });
         let mut st = self.lock();
         let cause = st.running[w].as_mut().and_then(|r| {
             r.pgid = 0;
             r.cause
         });
-        (end, cause)
+        (end, cause, settling)
     }
 
     /// Sleep for a retry delay; false when the run is stopping.

@@ -144,6 +144,23 @@ fn leader_exited(pid: libc::pid_t) -> bool {
     r == 0 && unsafe { info.si_pid() } != 0
 }
 
+/// Has any child of this process exited without being reaped yet?
+pub fn any_child_exited() -> bool {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall; WNOWAIT leaves every child as it is.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+        )
+    };
+    // SAFETY: si_pid is valid to read after a successful waitid.
+    r == 0 && unsafe { info.si_pid() } != 0
+}
+
 /// Copy a unit's captured output to its log and hand out whole lines, until
 /// the pipe closes. When the leader exits while others in its group still
 /// hold the pipe, the group is killed so this never hangs.
@@ -232,9 +249,9 @@ fn spawn_message(s: &Spawn<'_>, e: &io::Error) -> String {
     }
 }
 
-/// Wait for the group leader to exit, kill whatever it left behind in its
-/// group, then reap it.
-pub fn wait(child: &mut Child) -> AttemptEnd {
+/// Wait for the group leader to exit, call `on_exit` while it is still a
+/// zombie, kill whatever it left behind in its group, then reap it.
+pub fn wait(child: &mut Child, on_exit: impl FnOnce()) -> AttemptEnd {
     let pid = child.id() as libc::pid_t;
     loop {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
@@ -253,6 +270,7 @@ pub fn wait(child: &mut Child) -> AttemptEnd {
             break;
         }
     }
+    on_exit();
     kill_group(pid, libc::SIGKILL);
     match child.wait() {
         Ok(st) => match (st.code(), st.signal()) {
