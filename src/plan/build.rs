@@ -207,6 +207,16 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                 _ => {}
             }
             static_slot(name, &var_names).ok_or_else(|| {
+                if name
+                    .chars()
+                    .any(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+                {
+                    // Most likely shell or JSON braces, not a name.
+                    return Some(
+                        "`{` starts a template name; for a literal brace write `{{` (and `}}`)"
+                            .into(),
+                    );
+                }
                 let known = keys
                     .iter()
                     .chain(&var_names)

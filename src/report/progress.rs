@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::summary::fmt_duration;
 use crate::event::Event;
@@ -30,9 +30,13 @@ impl Progress {
         let bar = multi.add(ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template(
-                "{elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} {msg}  {per_sec}  ETA {eta}",
+                "{elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            // indicatif's `{per_sec}` prints four decimals ("7.1355/s").
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", fmt_rate(s.per_sec()));
+            })
             .progress_chars("=> "),
         );
         let running_line = multi.add(ProgressBar::new_spinner());
@@ -116,5 +120,32 @@ impl Progress {
         self.running_line.finish_and_clear();
         self.bar.finish_and_clear();
         let _ = self.multi.clear();
+    }
+}
+
+/// Units per second, with fewer decimals the larger it is: 0.25, 7.1, 1523.
+fn fmt_rate(r: f64) -> String {
+    if !r.is_finite() || r <= 0.0 {
+        "0".into()
+    } else if r < 1.0 {
+        format!("{r:.2}")
+    } else if r < 100.0 {
+        format!("{r:.1}")
+    } else {
+        format!("{r:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_rate;
+
+    #[test]
+    fn rates_are_short() {
+        assert_eq!(fmt_rate(7.1355), "7.1");
+        assert_eq!(fmt_rate(0.25), "0.25");
+        assert_eq!(fmt_rate(1523.4), "1523");
+        assert_eq!(fmt_rate(f64::NAN), "0");
+        assert_eq!(fmt_rate(0.0), "0");
     }
 }
