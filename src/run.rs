@@ -220,6 +220,8 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                         && events_error.is_none()
                         && let Err(e) = w.handle(plan, ev)
                     {
+                        // The run goes on (its journal is what matters for a
+                        // rerun); the exit code says the report is incomplete.
                         let _ = writeln!(std::io::stderr(), "error: cannot write events: {e}");
                         events_error = Some(e);
                     }
@@ -238,9 +240,17 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                     next_tick = Instant::now() + reporter.tick_every();
                 }
             }
-            match journal_error {
-                Some(e) => Err(e),
-                None => journal.sync_if_due(true),
+            match (journal_error, events_error) {
+                (Some(e), _) => Err(e),
+                (None, Some(e)) => {
+                    journal.sync_if_due(true)?;
+                    let to = match &args.events {
+                        Some(p) if p.as_os_str() != "-" => format!("`{}`", p.display()),
+                        _ => "stdout".into(),
+                    };
+                    Err(Error::io(format!("cannot write the events to {to}"), e))
+                }
+                (None, None) => journal.sync_if_due(true),
             }
         });
         let result = exec::execute(plan, &opts, &tx);
@@ -254,12 +264,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         }
     })?;
     if let (Some(j), Some((path, file))) = (junit.as_mut(), junit_file) {
-        j.write(&plan, BufWriter::new(file)).map_err(|e| {
-            Error::io(
-                format!("cannot write `{}`", path.display()),
-                std::io::Error::other(e),
-            )
-        })?;
+        let cannot = |e: std::io::Error| Error::io(format!("cannot write `{}`", path.display()), e);
+        let mut out = BufWriter::new(file);
+        j.write(&plan, &mut out)
+            .map_err(|e| cannot(std::io::Error::other(e)))?;
+        // Without this, a full disk would lose the report's tail silently.
+        out.flush().map_err(cannot)?;
     }
     Ok(code)
 }

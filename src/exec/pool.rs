@@ -414,7 +414,7 @@ impl Shared<'_> {
             }
         };
 
-        if outcome.is_failure() {
+        if outcome.is_failure() && !task.keep_failed_outputs {
             // A half-written output must never pass for a result.
             for (_, abs) in self.outputs(i) {
                 let _ = std::fs::remove_file(abs);

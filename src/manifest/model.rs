@@ -64,6 +64,9 @@ pub struct Job {
     pub output: Option<OutputMode>,
     /// With output = "all": print blocks in plan order.
     pub keep_order: Option<bool>,
+    /// Keep the outputs of units that failed, timed out or were killed, for
+    /// debugging (default false: they are removed).
+    pub keep_failed_outputs: Option<bool>,
     /// Journal and logs, relative to the manifest's folder (default ".jobrun").
     #[schemars(with = "Option<String>")]
     pub state_dir: Option<Spanned<String>>,
@@ -147,6 +150,8 @@ pub struct Task {
     pub dir: Option<Spanned<String>>,
     /// Failures are reported but count neither toward max_failures nor the exit code.
     pub allow_failure: Option<bool>,
+    /// Overrides `job.keep_failed_outputs`.
+    pub keep_failed_outputs: Option<bool>,
     /// Exit codes that mean success (default [0]).
     pub ok_codes: Option<Vec<i32>>,
 }

@@ -347,6 +347,10 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                 .map_or(Duration::from_secs(1), |d| d.0),
             timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
             allow_failure: task.allow_failure.unwrap_or(false),
+            keep_failed_outputs: task
+                .keep_failed_outputs
+                .or(m.job.keep_failed_outputs)
+                .unwrap_or(false),
             ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
             needs: Vec::new(),
             units: start..units.len(),

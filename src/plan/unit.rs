@@ -52,6 +52,8 @@ pub struct TaskPlan {
     pub retry_delay: Duration,
     pub timeout: Option<Duration>,
     pub allow_failure: bool,
+    /// Leave a failed unit's outputs in place (for debugging).
+    pub keep_failed_outputs: bool,
     pub ok_codes: Vec<i32>,
     /// Task indices this task needs.
     pub needs: Vec<usize>,

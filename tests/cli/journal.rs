@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indoc::indoc;
 
-use crate::support::{Job, jobrun, lines, stderr};
+use crate::support::{Job, jobrun, lines, stderr, stdout};
 
 /// Ids of the units recorded `ok` in the job's journal.
 fn journal_ok(job: &Job, name: &str) -> HashSet<String> {
@@ -116,13 +116,49 @@ fn changes_rerun_exactly_the_affected_units() {
 #[test]
 fn failed_outputs_are_removed() {
     let job = Job::new(indoc! {r#"
+        [job]
+        on_failure = "continue"
+        [[task]]
+        name = "half"
+        shell = "echo partial > result; exit 1"
+        outputs = ["result"]
+        [[task]]
+        name = "timeout"
+        timeout = "200ms"
+        shell = "echo partial > slow; exec sleep 10"
+        outputs = ["slow"]
+        [[task]]
+        name = "kept"
+        keep_failed_outputs = true
+        shell = "echo partial > kept; exit 1"
+        outputs = ["kept"]
+    "#});
+    assert_eq!(job.run(&[]).status.code(), Some(1));
+    assert!(!job.path().join("result").exists());
+    assert!(!job.path().join("slow").exists());
+    // Kept for debugging, yet never taken for a result: the rerun runs it again.
+    assert_eq!(job.read("kept"), "partial\n");
+    let out = job.sub("plan", &["--why"]);
+    let why = stdout(&out);
+    assert!(
+        why.lines()
+            .any(|l| l.contains("kept") && l.contains("failed")),
+        "{why}"
+    );
+}
+
+#[test]
+fn keep_failed_outputs_is_a_job_default() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        keep_failed_outputs = true
         [[task]]
         name = "half"
         shell = "echo partial > result; exit 1"
         outputs = ["result"]
     "#});
     assert_eq!(job.run(&[]).status.code(), Some(1));
-    assert!(!job.path().join("result").exists());
+    assert_eq!(job.read("result"), "partial\n");
 }
 
 #[test]

@@ -666,3 +666,32 @@ fn output_without_newlines_backing_up_costs_little_memory_in_line_mode() {
     assert_eq!(code, 0);
     assert_small("output = line, no newlines, slow reader", kib);
 }
+
+// ---------------------------------------------------------------- report files that cannot be written
+
+#[test]
+fn a_report_that_cannot_be_written_is_exit_3_after_the_run() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2, 3]
+        shell = "echo {i} >> ran"
+    "#});
+    for flag in ["--junit", "--events"] {
+        std::fs::remove_dir_all(job.path().join(".jobrun")).ok();
+        std::fs::remove_file(job.path().join("ran")).ok();
+        let out = job.run(&["-q", flag, "/dev/full"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{flag}: {err}");
+        assert!(
+            err.contains("cannot write") && err.contains("`/dev/full`"),
+            "{flag}: {err}"
+        );
+        assert!(err.contains("No space left on device"), "{flag}: {err}");
+        // The units still ran and are journaled: a rerun has nothing to do.
+        assert_eq!(job.read("ran").lines().count(), 3, "{flag}");
+        let again = job.run(&["-q"]);
+        assert_eq!(again.status.code(), Some(0), "{flag}: {}", stderr(&again));
+        assert_eq!(job.read("ran").lines().count(), 3, "{flag}");
+    }
+}
