@@ -256,7 +256,15 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         let result = exec::execute(plan, &opts, &tx);
         drop(tx);
         let journal_result = consumer.join().unwrap_or(Ok(()));
-        let code = result?.exit_code;
+        let code = match result {
+            Ok(r) => r.exit_code,
+            Err(e) => {
+                if let Err(j) = journal_result {
+                    let _ = writeln!(std::io::stderr(), "{j}");
+                }
+                return Err(e);
+            }
+        };
         match journal_result {
             // An interruption's code wins; otherwise jobrun's own failure does.
             Err(e) if code != 130 && code != 143 => Err(e),

@@ -89,6 +89,8 @@ struct State {
     cancel: Option<CancelReason>,
     counts: Counts,
     exiting: bool,
+    /// Why jobrun itself stopped the run (e.g. its logs cannot be written).
+    problem: Option<Error>,
 }
 
 struct Shared<'a> {
@@ -106,6 +108,7 @@ struct Shared<'a> {
     stopping: AtomicBool,
     /// Units whose process has exited but whose outcome is not recorded yet.
     settling: AtomicUsize,
+    logs_dir: std::ffi::CString,
 }
 
 /// The longest a unit about to start waits for siblings that already exited
@@ -186,11 +189,14 @@ pub fn execute(
             cancel: None,
             counts,
             exiting: false,
+            problem: None,
         }),
         work_cv: Condvar::new(),
         watch_cv: Condvar::new(),
         stopping: AtomicBool::new(false),
         settling: AtomicUsize::new(0),
+        logs_dir: std::ffi::CString::new(opts.logs_dir.as_os_str().as_encoded_bytes())
+            .unwrap_or_default(),
     };
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -249,6 +255,7 @@ pub fn execute(
         None if any_failed => 1,
         None => 0,
     };
+    let problem = st.problem.take();
     let result = RunResult {
         counts: st.counts,
         exit_code,
@@ -261,7 +268,11 @@ pub fn execute(
         cancel: result.cancel,
         at: SystemTime::now(),
     });
-    Ok(result)
+    match problem {
+        // An interruption's code wins; otherwise jobrun's own failure does.
+        Some(e) if !matches!(exit_code, 130 | 143) => Err(e),
+        _ => Ok(result),
+    }
 }
 
 impl Shared<'_> {
@@ -357,6 +368,7 @@ impl Shared<'_> {
         }
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
+        let mut log_problem = None;
         let (outcome, end, duration, started_at, settling) = loop {
             attempt += 1;
             if let Some(slot) = env.last_mut() {
@@ -381,7 +393,16 @@ impl Shared<'_> {
             });
             let t0 = Instant::now();
             let (end, cause, settling) = self.attempt(
-                w, i, attempt, &log_path, &program, &shown, &argv, &dir, &env,
+                w,
+                i,
+                attempt,
+                &log_path,
+                &program,
+                &shown,
+                &argv,
+                &dir,
+                &env,
+                &mut log_problem,
             );
             let duration = t0.elapsed();
             let outcome = match (&end, cause) {
@@ -422,6 +443,9 @@ impl Shared<'_> {
         }
         let mut st = self.lock();
         st.running[w] = None;
+        if let Some(e) = log_problem {
+            self.give_up(&mut st, e);
+        }
         let allowed = task.allow_failure && outcome.is_failure();
         self.record(
             &mut st,
@@ -485,18 +509,18 @@ impl Shared<'_> {
         argv: &[OsString],
         dir: &std::path::Path,
         env: &[(String, OsString)],
+        log_problem: &mut Option<Error>,
     ) -> (AttemptEnd, Option<KillCause>, Option<Settling<'_>>) {
+        let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
             Err(e) => {
-                return (
-                    AttemptEnd::SpawnFailed(format!(
-                        "cannot write the log `{}`: {e}",
-                        log_path.display()
-                    )),
-                    None,
-                    None,
-                );
+                let end = AttemptEnd::SpawnFailed(format!(
+                    "cannot write the log `{}`: {e}",
+                    log_path.display()
+                ));
+                *log_problem = Some(cannot_log(e));
+                return (end, None, None);
             }
         };
         if argv.is_empty() {
@@ -552,18 +576,30 @@ impl Shared<'_> {
         }
         if let (Some(reader), Some(log)) = (reader, log.as_mut()) {
             let unit = i as u32;
-            process::pump(&child, reader, log, |line| {
+            let err = process::pump(&child, reader, log, |line| {
                 let _ = self.tx.send(Event::OutputLine {
                     unit,
                     line: line.to_vec(),
                 });
             });
+            if let Some(e) = err {
+                *log_problem = Some(cannot_log(e));
+            }
         }
         let mut settling = None;
         let end = process::wait(&mut child, || {
             self.settling.fetch_add(1, Ordering::AcqRel);
             settling = Some(Settling(&self.settling));
         });
+        if log_problem.is_none() && process::out_of_space(&self.logs_dir) {
+            *log_problem = Some(Error::io(
+                format!(
+                    "the file system of the log folder `{}` is full",
+                    self.opts.logs_dir.display()
+                ),
+                std::io::Error::from_raw_os_error(libc::ENOSPC),
+            ));
+        }
         let mut st = self.lock();
         let cause = st.running[w].as_mut().and_then(|r| {
             r.pgid = 0;
@@ -662,6 +698,16 @@ impl Shared<'_> {
                 (shown, dir.join(rel))
             })
             .collect()
+    }
+
+    /// jobrun cannot do its own part (e.g. write logs): say so once, start
+    /// nothing new, let running units finish, and fail the run with exit 3.
+    fn give_up(&self, st: &mut State, e: Error) {
+        if st.problem.is_none() {
+            let _ = writeln!(std::io::stderr(), "{e}; no new units start");
+            st.problem = Some(e);
+        }
+        self.escalate(st, CancelReason::Internal);
     }
 
     fn escalate(&self, st: &mut State, reason: CancelReason) {

@@ -164,11 +164,19 @@ pub fn any_child_exited() -> bool {
 /// Copy a unit's captured output to its log and hand out whole lines, until
 /// the pipe closes. When the leader exits while others in its group still
 /// hold the pipe, the group is killed so this never hangs.
-pub fn pump(child: &Child, reader: OwnedFd, log: &mut File, mut on_line: impl FnMut(&[u8])) {
+/// Returns the first error writing the log; the pipe is drained regardless,
+/// so the unit never blocks on a full disk.
+pub fn pump(
+    child: &Child,
+    reader: OwnedFd,
+    log: &mut File,
+    mut on_line: impl FnMut(&[u8]),
+) -> Option<io::Error> {
     let pid = child.id() as libc::pid_t;
     let mut pipe = File::from(reader);
     let mut buf = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
+    let mut log_error = None;
     loop {
         let mut pfd = libc::pollfd {
             fd: pipe.as_raw_fd(),
@@ -196,12 +204,36 @@ pub fn pump(child: &Child, reader: OwnedFd, log: &mut File, mut on_line: impl Fn
             Err(_) => break,
         };
         let chunk = &buf[..n];
-        let _ = log.write_all(chunk);
+        if log_error.is_none()
+            && let Err(e) = log.write_all(chunk)
+        {
+            log_error = Some(e);
+        }
         split_lines(&mut partial, chunk, &mut on_line);
     }
     if !partial.is_empty() {
         on_line(&partial);
     }
+    log_error
+}
+
+/// Is the file system holding `dir` out of space? (Units write their logs
+/// there directly, so a full disk shows only here.) Root may use the blocks
+/// reserved for it, others may not.
+pub fn out_of_space(dir: &std::ffi::CStr) -> bool {
+    // SAFETY: a zeroed statvfs is a valid out-parameter.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is NUL-terminated; `s` is valid for writes.
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut s) } != 0 {
+        return false;
+    }
+    // SAFETY: geteuid cannot fail.
+    let free = if unsafe { libc::geteuid() } == 0 {
+        s.f_bfree
+    } else {
+        s.f_bavail
+    };
+    s.f_blocks > 0 && free == 0
 }
 
 /// Longest line handed out; longer lines go out in pieces of this size.

@@ -15,6 +15,7 @@ mod why;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,13 @@ use crate::plan::Plan;
 
 /// At most this long between a record's write and its fsync.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Disk space held for the journal beyond its end, so records still fit
+/// when unit logs fill the disk (records wait in memory up to 100 ms, and
+/// would be lost with a write that fails). ~4,000 records.
+const RESERVE: u64 = 1 << 20;
+/// Renew the reservation when less than this is left.
+const RESERVE_LOW: u64 = 256 << 10;
 
 /// What earlier runs recorded, for deciding what is up to date.
 #[derive(Default)]
@@ -102,6 +110,9 @@ pub struct Journal {
     path: PathBuf,
     buf: Vec<u8>,
     unsynced: Option<Instant>,
+    /// The file's length, and how far disk space is held for it.
+    len: u64,
+    reserved_to: u64,
     _lock: JobLock,
 }
 
@@ -138,13 +149,42 @@ impl Journal {
                 })?;
             }
         }
-        Ok(Journal {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(len);
+        let mut journal = Journal {
             file,
             path,
             buf: Vec::with_capacity(64 * 1024),
             unsynced: None,
+            len,
+            reserved_to: len,
             _lock: lock,
-        })
+        };
+        journal.reserve();
+        Ok(journal)
+    }
+
+    /// Hold disk space past the end (best effort: a file system without
+    /// `fallocate`, or one already full, just gets no reservation).
+    fn reserve(&mut self) {
+        if self.reserved_to >= self.len + RESERVE_LOW {
+            return;
+        }
+        // A small disk gets a small reservation rather than none.
+        for size in [RESERVE, RESERVE / 16] {
+            // SAFETY: plain syscall on our own open file.
+            let r = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    self.len as libc::off_t,
+                    size as libc::off_t,
+                )
+            };
+            if r == 0 {
+                self.reserved_to = self.len + size;
+                return;
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -189,13 +229,17 @@ impl Journal {
     fn write_out(&mut self) -> Result<(), Error> {
         if !self.buf.is_empty() {
             // One write per batch: O_APPEND keeps whole records together.
-            self.file.write_all(&self.buf).map_err(|e| {
-                Error::io(
+            if let Err(e) = self.file.write_all(&self.buf) {
+                // Part of the batch may be on disk.
+                self.len = self.file.metadata().map_or(self.len, |m| m.len());
+                return Err(Error::io(
                     format!("cannot write the journal `{}`", self.path.display()),
                     e,
-                )
-            })?;
+                ));
+            }
+            self.len += self.buf.len() as u64;
             self.buf.clear();
+            self.reserve();
         }
         Ok(())
     }
@@ -204,5 +248,38 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.sync_if_due(true);
+        // Give the unused reservation back. Only past the real end of file,
+        // never past a count that a failed write may have left behind.
+        let Ok(end) = self.file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        if self.reserved_to > end {
+            // Truncating to the same length frees blocks past the end (ext4
+            // will not punch a hole there).
+            let _ = self.file.set_len(end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn disk_space_is_held_while_open_and_given_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut j = Journal::open(dir.path(), "job", "job.journal").expect("open");
+        let path = j.path().to_owned();
+        let blocks = || std::fs::metadata(&path).expect("journal").blocks() * 512;
+        assert!(blocks() >= RESERVE, "held: {}", blocks());
+        j.buf.extend_from_slice(b"{\"a\":1}\n");
+        j.unsynced = Some(Instant::now());
+        j.sync_if_due(true).expect("sync");
+        drop(j);
+        // The record stays; the space past it is free again.
+        assert_eq!(std::fs::read(&path).expect("journal"), b"{\"a\":1}\n");
+        assert!(blocks() <= 64 << 10, "after: {}", blocks());
     }
 }

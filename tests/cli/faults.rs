@@ -194,3 +194,82 @@ fn no_orphans_after_timeout_kill_and_abort() {
         assert_eq!(job.orphans(), Vec::<i32>::new(), "{policy}");
     }
 }
+
+/// Run `script` with `sh` in a private mount namespace (so it may mount a
+/// tmpfs without touching the machine), in the job's folder.
+fn in_mount_namespace(job: &Job, script: &str) -> std::process::Output {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = std::process::Command::new("unshare");
+    // Root needs no user namespace (and CI may forbid one); others do.
+    cmd.arg(if root { "-m" } else { "-rm" });
+    cmd.args(["--propagation", "private", "sh", "-ec", script])
+        .current_dir(job.path())
+        .env(crate::support::TAG, job.tag())
+        .env("JOBRUN", assert_cmd::cargo::cargo_bin("jobrun"));
+    cmd.output().expect("unshare (util-linux) runs")
+}
+
+#[test]
+fn disk_full_while_writing_logs_stops_cleanly_with_the_journal_intact() {
+    // 16 units of 100 KB of output each; the state dir is a 2 MiB tmpfs (of
+    // which the journal holds 1 MiB in reserve), so the logs fill it part-way
+    // through the first run.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        state_dir = "state"
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 16] }
+        shell = "echo {i} >> ran; head -c 100000 /dev/zero"
+    "#});
+    let out = in_mount_namespace(
+        &job,
+        r#"
+        mkdir state
+        mount -t tmpfs -o size=2m jobrun-test state
+        set +e
+        "$JOBRUN" -q --output none job.toml 2> err1; echo $? > code1
+        cp state/job.journal journal1
+        cp ran ran1
+        # Free the space (the logs), then the rerun finishes the job.
+        rm -rf state/logs
+        "$JOBRUN" -q --output none job.toml 2> err2; echo $? > code2
+        "#,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err1 = job.read("err1");
+    assert_eq!(job.read("code1").trim(), "3", "{err1}");
+    assert!(err1.contains("is full"), "{err1}");
+    assert!(err1.contains("no new units start"), "{err1}");
+    let first: Vec<String> = lines(job.path().join("ran1"));
+    assert!(first.len() < 16, "the first run stopped early: {first:?}");
+
+    // Every line of the journal is whole and parses.
+    let journal = job.read("journal1");
+    let records: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a whole journal record"))
+        .collect();
+    let ok_ids: Vec<&str> = records
+        .iter()
+        .filter(|r| r["outcome"] == "ok")
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(!ok_ids.is_empty(), "{journal}");
+
+    let err2 = job.read("err2");
+    assert_eq!(job.read("code2").trim(), "0", "{err2}");
+    let all = lines(job.path().join("ran"));
+    let mut seen: Vec<&str> = all.iter().map(String::as_str).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 16, "every unit ran: {all:?}");
+    // No unit recorded ok in the first run ran again.
+    let reran = &all[first.len()..];
+    for id in ok_ids {
+        let i = id.trim_start_matches("t[i=").trim_end_matches(']');
+        assert!(!reran.iter().any(|r| r == i), "{id} ran again: {reran:?}");
+    }
+}
