@@ -6,28 +6,44 @@ use indoc::indoc;
 
 use crate::support::{Job, alive, lines, pids_in, stderr};
 
-#[test]
-fn peak_concurrency_is_exactly_workers() {
-    // Each unit records start and end; the peak of starts minus ends is the
-    // concurrency the units actually saw.
-    let job = Job::new(indoc! {r#"
+/// Run `units` units that record start and end with `args`; the peak of
+/// starts minus ends is the concurrency the units actually saw.
+fn peak_concurrency(workers: &str, units: u32, args: &[&str]) -> i32 {
+    let job = Job::new(&format!(
+        indoc! {r#"
         [job]
-        workers = 3
+        workers = {}
         [[task]]
         name = "t"
-        matrix.i = { range = [0, 30] }
+        matrix.i = {{ range = [0, {}] }}
         shell = "echo start >> events; sleep 0.2; echo end >> events"
-    "#});
-    let out = job.run(&[]);
+    "#},
+        workers, units
+    ));
+    let out = job.run(args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (mut cur, mut peak) = (0i32, 0i32);
     let ev = lines(job.path().join("events"));
-    assert_eq!(ev.len(), 60);
+    assert_eq!(ev.len(), 2 * units as usize);
     for l in ev {
         cur += if l == "start" { 1 } else { -1 };
         peak = peak.max(cur);
     }
-    assert_eq!(peak, 3);
+    peak
+}
+
+#[test]
+fn peak_concurrency_is_exactly_workers() {
+    assert_eq!(peak_concurrency("3", 30, &[]), 3);
+}
+
+#[test]
+fn workers_as_auto_and_percent_of_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    assert_eq!(peak_concurrency("\"auto\"", 3 * cpus as u32, &[]), cpus);
+    // -j overrides the manifest; N% of the CPUs, at least 1.
+    assert_eq!(peak_concurrency("1", 12, &["-j", "200%"]), 2 * cpus);
+    assert_eq!(peak_concurrency("4", 6, &["-j", "1%"]), 1);
 }
 
 #[test]
@@ -46,6 +62,109 @@ fn abort_starts_nothing_after_a_failure() {
     assert_eq!(lines(job.path().join("started")), ["0", "1", "2"]);
     let err = stderr(&out);
     assert!(err.contains("2 ok, 1 failed, 7 cancelled"), "{err}");
+}
+
+#[test]
+fn max_failures_as_count_and_percent() {
+    // Units 1, 3 and 5 fail; abort fires at the second failure (unit 3).
+    for max in ["2", "\"20%\""] {
+        let job = Job::new(&format!(
+            indoc! {r#"
+            [job]
+            workers = 1
+            max_failures = {}
+            [[task]]
+            name = "t"
+            matrix.i = {{ range = [0, 10] }}
+            shell = "echo {{i}} >> started; test $(( {{i}} % 2 )) -eq 0 || test {{i}} -gt 5"
+        "#},
+            max
+        ));
+        let out = job.run(&[]);
+        assert_eq!(out.status.code(), Some(1), "{max}");
+        assert_eq!(
+            lines(job.path().join("started")),
+            ["0", "1", "2", "3"],
+            "{max}"
+        );
+        let err = stderr(&out);
+        assert!(err.contains("2 ok, 2 failed, 6 cancelled"), "{max}: {err}");
+    }
+}
+
+#[test]
+fn ok_codes_and_allow_failure() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        [[task]]
+        name = "grep"
+        ok_codes = [0, 1]
+        run = ["grep", "-q", "needle", "job.toml.missing-is-2-not-1"]
+        [[task]]
+        name = "nomatch"
+        ok_codes = [0, 1]
+        shell = "exit 1"
+        [[task]]
+        name = "flaky"
+        allow_failure = true
+        shell = "exit 7"
+        [[task]]
+        name = "after"
+        needs = ["flaky", "nomatch"]
+        shell = "touch after-ran"
+    "#});
+    let out = job.run(&[]);
+    let err = stderr(&out);
+    // grep's 2 (no such file) is not in ok_codes: a real failure, exit 1.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("grep") && err.contains("exit code 2"), "{err}");
+    assert!(!job.path().join("after-ran").exists(), "abort after grep");
+
+    // Without the real failure: an allowed failure neither fails the run nor
+    // holds back its dependents.
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "nomatch"
+        ok_codes = [0, 1]
+        shell = "exit 1"
+        [[task]]
+        name = "flaky"
+        allow_failure = true
+        shell = "exit 7"
+        [[task]]
+        name = "after"
+        needs = ["flaky", "nomatch"]
+        shell = "touch after-ran"
+    "#});
+    let out = job.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(job.path().join("after-ran").exists(), "{err}");
+    assert!(
+        err.contains("exit code 7"),
+        "the allowed failure is reported: {err}"
+    );
+}
+
+#[test]
+fn units_see_their_id_worker_and_attempt() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        retry_delay = "10ms"
+        [[task]]
+        name = "t"
+        matrix.i = ["a b"]
+        retries = 1
+        shell = "echo \"$JOBRUN_UNIT_ID|$JOBRUN_WORKER|$JOBRUN_ATTEMPT\" >> env.txt; test $JOBRUN_ATTEMPT = 2"
+    "#});
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        lines(job.path().join("env.txt")),
+        ["t[i=a b]|1|1", "t[i=a b]|1|2"]
+    );
 }
 
 #[test]
@@ -156,6 +275,15 @@ fn timeout_kills_the_whole_group() {
 
 #[test]
 fn sigint_stops_the_run_with_130_and_no_survivors() {
+    signal_stops_the_run(SIGINT, 130);
+}
+
+#[test]
+fn sigterm_stops_the_run_with_143_and_no_survivors() {
+    signal_stops_the_run(SIGTERM, 143);
+}
+
+fn signal_stops_the_run(sig: i32, code: i32) {
     let job = Job::new(indoc! {r#"
         [job]
         workers = 2
@@ -179,9 +307,9 @@ fn sigint_stops_the_run_with_130_and_no_survivors() {
         std::thread::sleep(Duration::from_millis(25));
     }
     assert_eq!(pids_in(job.path()).len(), 2, "two units started");
-    send_signal(child.id() as i32, SIGINT);
+    send_signal(child.id() as i32, sig);
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(code));
     let pids = pids_in(job.path());
     assert_eq!(pids.len(), 2, "nothing new started: {pids:?}");
     assert_eq!(alive(&pids), Vec::<i32>::new());
@@ -215,6 +343,7 @@ fn a_command_that_cannot_start_is_a_failed_unit() {
 }
 
 const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 fn send_signal(pid: i32, sig: i32) {
     let st = std::process::Command::new("kill")
