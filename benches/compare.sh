@@ -2,7 +2,7 @@
 # Side-by-side benchmarks: jobrun vs xargs, GNU parallel, rust-parallel and a
 # bare posix_spawn floor (examples/spawn_floor.rs).
 #
-# Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill true20000 plan1m journal
+# Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill timeout true20000 plan1m journal
 # Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
 #        ROUNDS_20K (default 3) rounds for true20000;
 #        SKIP_PARALLEL_20K=1 leaves GNU parallel out of true20000 (~1 min per run);
@@ -282,6 +282,20 @@ b_failkill() {
     echo "   target (jobrun): exit <= 100 ms + kill_grace (1 s) after the failure; nothing left running"
 }
 
+# Timeout precision: 20 x `sleep 10`, 300 ms timeout, 4 workers (ideal wall
+# 5 x 0.3 = 1.5 s). jobrun's per-unit durations come from its events.
+b_timeout() {
+    local m="$here/timeout.toml"
+    bench "timeouts: 20 x sleep 10 with a 300 ms timeout at 4 workers (ideal 1.5 s)" "$ROUNDS" 20 \
+        jobrun fresh_state "$JOBRUN -q --progress none $m" \
+        parallel "" "seq 20 | @T@ parallel -j4 --timeout 0.3 sleep 10"
+    fresh_state
+    "$JOBRUN" -q --progress none --events "$TMP/timeout.jsonl" "$m" >/dev/null 2>&1 || true
+    echo "   jobrun, one run: duration of each timed-out unit (spawn to reap), s:"
+    grep '"unit_finished"' "$TMP/timeout.jsonl" | sed 's/.*"duration_s":\([0-9.]*\).*/\1/' | sort -n |
+        awk '{ v[NR] = $1 } END { printf "   min %.3f median %.3f max %.3f (n = %d)\n", v[1], v[int((NR + 1) / 2)], v[NR], NR }'
+}
+
 b_true20000() {
     local m="$here/true20000.toml"
     local -a extra=()
@@ -331,7 +345,7 @@ b_journal() {
     rm -rf "$shm"
 }
 
-all=(true5000 sleep40 failfast failkill true20000 plan1m journal)
+all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal)
 machine
 for b in "${@:-${all[@]}}"; do
     "b_$b"
