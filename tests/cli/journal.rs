@@ -111,6 +111,44 @@ fn changes_rerun_exactly_the_affected_units() {
         "{text}"
     );
     assert!(text.contains("copy[f=in/b.txt]  up to date"), "{text}");
+    assert_eq!(rerun(&job), ["a.txt"]);
+
+    // A changed command or env reruns that task's units (and their
+    // dependents), not the units they need.
+    let copied_at = || {
+        std::fs::metadata(job.path().join("out-b.txt"))
+            .and_then(|m| m.modified())
+            .expect("out-b.txt")
+    };
+    let before = copied_at();
+    let manifest = job.read("job.toml");
+    job.file(
+        "job.toml",
+        manifest.replace("echo {f.name} >> ran", "echo {f.name} >>ran"),
+    );
+    assert_eq!(rerun(&job), ["0.txt", "a.txt", "b.txt", "c.txt"]);
+    assert_eq!(rerun(&job), Vec::<String>::new());
+    let manifest = job.read("job.toml");
+    job.file(
+        "job.toml",
+        manifest.replace(
+            "needs = [\"copy\"]",
+            "needs = [\"copy\"]\nenv = { MODE = \"v2\" }",
+        ),
+    );
+    assert_eq!(rerun(&job), ["0.txt", "a.txt", "b.txt", "c.txt"]);
+    assert_eq!(copied_at(), before, "copy did not run again");
+    // An env change in a needed task reruns it and its dependents.
+    let manifest = job.read("job.toml");
+    job.file(
+        "job.toml",
+        manifest.replace(
+            "outputs = [\"out-{f.name}\"]",
+            "outputs = [\"out-{f.name}\"]\nenv = { MODE = \"v2\" }",
+        ),
+    );
+    assert_eq!(rerun(&job), ["0.txt", "a.txt", "b.txt", "c.txt"]);
+    assert_ne!(copied_at(), before, "copy ran again");
 }
 
 #[test]
@@ -216,7 +254,7 @@ fn plan_check_and_dry_run_write_no_state() {
 
 #[test]
 fn crash_safety_sigkill_at_several_points() {
-    // 300 short units; jobrun is SIGKILLed mid-run, then rerun until done.
+    // 300 short units; jobrun is SIGKILLed at random points, then rerun until done.
     let job = Job::new(indoc! {r#"
         [job]
         workers = 4
@@ -225,8 +263,21 @@ fn crash_safety_sigkill_at_several_points() {
         matrix.i = { range = [0, 300] }
         shell = "echo {unit.id} >> ran; sleep 0.01"
     "#});
+    // Random kill points (shown on failure so a run can be replayed by hand).
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.subsec_nanos() as u64);
+    let mut rng = seed;
+    let mut next = |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
     let mut done_before_kill: HashSet<String> = HashSet::new();
-    for (round, wait_for) in [20usize, 90, 180].into_iter().enumerate() {
+    for round in 0..4 {
+        let before = lines(job.path().join("ran")).len();
+        let wait_for = before + 1 + next(70) as usize;
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
             .current_dir(job.path())
             .arg("job.toml")
@@ -241,6 +292,9 @@ fn crash_safety_sigkill_at_several_points() {
         }
         child.kill().expect("SIGKILL");
         let _ = child.wait();
+        // Orphans of the killed run finish their one short command; let them.
+        std::thread::sleep(Duration::from_millis(200));
+        let ctx = format!("seed {seed}, round {round}, killed after {wait_for} starts");
         // The journal stays readable: every line but possibly a torn last one parses.
         let text =
             std::fs::read_to_string(job.path().join(".jobrun/job.journal")).unwrap_or_default();
@@ -248,15 +302,21 @@ fn crash_safety_sigkill_at_several_points() {
             .lines()
             .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
             .count();
-        assert!(bad <= 1, "round {round}: {bad} unreadable lines");
+        assert!(bad <= 1, "{ctx}: {bad} unreadable lines");
+        // Nothing recorded ok before this round ran again in it.
+        let ran = lines(job.path().join("ran"));
+        for id in &ran[before..] {
+            assert!(
+                !done_before_kill.contains(id.as_str()),
+                "{ctx}: {id} was recorded ok and ran again"
+            );
+        }
         let ok_now = journal_ok(&job, "job");
         assert!(
             ok_now.is_superset(&done_before_kill),
-            "records are never lost once synced"
+            "{ctx}: records are never lost once synced"
         );
         done_before_kill = ok_now;
-        // Orphans of the killed run finish their one short command; let them.
-        std::thread::sleep(Duration::from_millis(200));
     }
     let before_final = lines(job.path().join("ran")).len();
     let out = job.run(&[]);
@@ -272,4 +332,69 @@ fn crash_safety_sigkill_at_several_points() {
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), 300, "every unit ran at least once");
     assert_eq!(journal_ok(&job, "job").len(), 300);
+}
+
+#[test]
+fn shards_split_the_work_and_any_later_run_reads_their_journals() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 40] }
+        shell = "echo {i} >> ran; sleep 0.02"
+    "#});
+    // Two shards at the same time, on one file system: each keeps its own
+    // journal and lock, so neither is refused.
+    let spawn = |shard: &str| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+            .current_dir(job.path())
+            .args(["-q", "--shard", shard, "job.toml"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn("1/2"), spawn("2/2"));
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let ran = lines(job.path().join("ran"));
+    let distinct: HashSet<&String> = ran.iter().collect();
+    assert_eq!(
+        (ran.len(), distinct.len()),
+        (40, 40),
+        "disjoint and complete"
+    );
+    assert!(job.path().join(".jobrun/job.shard-1-of-2.journal").exists());
+    assert!(job.path().join(".jobrun/job.shard-2-of-2.journal").exists());
+
+    // Unsharded, or sharded differently: everything is already done.
+    for args in [&[][..], &["--shard", "2/3"][..]] {
+        let out = job.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains("up_to_date"), "{}", stderr(&out));
+        assert_eq!(lines(job.path().join("ran")).len(), 40, "{args:?}");
+    }
+}
+
+#[test]
+fn a_plan_joined_by_a_barrier_cannot_be_sharded_and_says_what_to_do() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 6] }
+        shell = "echo {i} >> ran"
+        [[task]]
+        name = "all"
+        needs = ["t"]
+        shell = "echo all >> ran"
+    "#});
+    let out = job.run(&["--shard", "1/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("task `all` joins them"), "{err}");
+    assert!(err.contains("--shard K/N --only t"), "{err}");
+    assert!(!job.path().join("ran").exists(), "nothing ran");
+    // What the message suggests works.
+    let out = job.run(&["--shard", "1/2", "--only", "t"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
