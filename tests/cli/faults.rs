@@ -36,7 +36,7 @@ fn odd_output_is_kept_exactly() {
         workers = 1
         [[task]]
         name = "closed"
-        shell = "exec 1>&-; echo to-stderr >&2"
+        shell = "exec 1>&-; sleep 30 & echo to-stderr >&2"
         [[task]]
         name = "bytes"
         shell = "printf 'caf\\351 no newline'"
@@ -63,6 +63,8 @@ fn odd_output_is_kept_exactly() {
         "{}",
         String::from_utf8_lossy(&text)
     );
+    // The `sleep` left behind in the background went with its unit's group.
+    assert_eq!(job.orphans(), Vec::<i32>::new());
 }
 
 #[test]
@@ -100,6 +102,7 @@ fn journal_write_failure_stops_cleanly_with_the_journal_intact() {
     let out = job.run(&["-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("up_to_date"), "{}", stderr(&out));
+    assert_eq!(job.orphans(), Vec::<i32>::new());
 }
 
 #[test]
@@ -120,6 +123,7 @@ fn state_dir_not_writable_is_a_clear_error() {
         stderr(&out)
     );
     assert!(!job.path().join("ran").exists(), "nothing ran");
+    assert_eq!(job.orphans(), Vec::<i32>::new());
 }
 
 #[test]
@@ -138,6 +142,7 @@ fn manifest_deleted_mid_run_changes_nothing() {
     let out = job.run(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(job.path().join("b-ran").exists());
+    assert_eq!(job.orphans(), Vec::<i32>::new());
 }
 
 #[test]
@@ -272,4 +277,5 @@ fn disk_full_while_writing_logs_stops_cleanly_with_the_journal_intact() {
         let i = id.trim_start_matches("t[i=").trim_end_matches(']');
         assert!(!reran.iter().any(|r| r == i), "{id} ran again: {reran:?}");
     }
+    assert_eq!(job.orphans(), Vec::<i32>::new());
 }

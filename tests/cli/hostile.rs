@@ -1,5 +1,6 @@
-//! File names that break naive tools: spaces, quotes, `$(...)`, a leading
-//! dash, a newline, bytes that are not UTF-8. Each must reach the command as
+//! File names that break naive tools: spaces, quotes, `$(...)`, backticks, a
+//! leading dash, a newline, bytes that are not UTF-8, a name near the 255-byte
+//! limit. Each must reach the command as
 //! exactly one argument, never as code, never split or dropped.
 
 use std::ffi::OsStr;
@@ -11,13 +12,26 @@ use serde_json::Value;
 
 use crate::support::{Job, stderr, stdout};
 
-const NAMES: [&[u8]; 6] = [
+/// 245 x `x` + `.jpg`: 249 bytes, near the usual 255-byte NAME_MAX.
+const LONG: &[u8; 249] = &{
+    let mut n = [b'x'; 249];
+    n[245] = b'.';
+    n[246] = b'j';
+    n[247] = b'p';
+    n[248] = b'g';
+    n
+};
+
+const NAMES: [&[u8]; 9] = [
     b"a b.jpg",
     b"it's.jpg",
+    b"\"q\".jpg",
     b"$(touch pwned).jpg",
+    b"`touch pwned`.jpg",
     b"-rf.jpg",
     b"new\nline.jpg",
     b"caf\xe9.jpg",
+    LONG,
 ];
 
 /// A job over `in/*.jpg` holding the hostile names (and a dotfile `*` must skip).
@@ -70,12 +84,15 @@ fn plan_json_lists_exactly_the_files() {
     assert_eq!(
         files,
         [
-            "in/$(touch pwned).jpg",
-            "in/-rf.jpg",
-            "in/a b.jpg",
-            "in/caf\\xe9.jpg",
-            "in/it's.jpg",
-            "in/new\\nline.jpg",
+            "in/\"q\".jpg".to_owned(),
+            "in/$(touch pwned).jpg".to_owned(),
+            "in/-rf.jpg".to_owned(),
+            "in/`touch pwned`.jpg".to_owned(),
+            "in/a b.jpg".to_owned(),
+            "in/caf\\xe9.jpg".to_owned(),
+            "in/it's.jpg".to_owned(),
+            "in/new\\nline.jpg".to_owned(),
+            format!("in/{}", String::from_utf8_lossy(LONG)),
         ]
     );
     assert_no_pwned(&job);
