@@ -466,6 +466,9 @@ impl Shared<'_> {
             st.failures += 1;
             if st.failures >= self.threshold {
                 match self.plan.job.on_failure {
+                    // Already stopping for jobrun's own problem, which the
+                    // summary should name rather than this (likely resulting) failure.
+                    OnFailure::Abort if st.problem.is_some() => {}
                     OnFailure::Abort => self.escalate(&mut st, CancelReason::FailureAbort),
                     OnFailure::Kill => self.escalate(&mut st, CancelReason::FailureKill),
                     OnFailure::Continue => {}

@@ -248,6 +248,7 @@ fn disk_full_while_writing_logs_stops_cleanly_with_the_journal_intact() {
     assert_eq!(job.read("code1").trim(), "3", "{err1}");
     assert!(err1.contains("is full"), "{err1}");
     assert!(err1.contains("no new units start"), "{err1}");
+    assert!(err1.contains("jobrun could not go on"), "{err1}");
     let first: Vec<String> = lines(job.path().join("ran1"));
     assert!(first.len() < 16, "the first run stopped early: {first:?}");
 

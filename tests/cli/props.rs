@@ -1,5 +1,6 @@
-//! Property tests (the fuzz targets of this project: cargo-fuzz needs a
-//! nightly toolchain). CI runs the default number of cases; a long run is
+//! Property tests, and a replay of the cargo-fuzz corpus (`fuzz/`). The fuzz
+//! targets themselves need a nightly toolchain, so CI runs these instead: the
+//! default number of cases, plus every input the fuzzers kept. A long run is
 //! `PROPTEST_CASES=200000 cargo test --release --test cli props`.
 
 use std::os::unix::ffi::OsStrExt;
@@ -11,7 +12,9 @@ use proptest::prelude::*;
 
 /// Parse and plan; must return, never panic. True when it planned.
 fn parse_and_plan(text: String) -> bool {
-    let dir = std::env::temp_dir();
+    // An empty folder of its own, so relative globs and `lines` files stay small.
+    let dir = std::env::temp_dir().join("jobrun-props");
+    let _ = std::fs::create_dir_all(&dir);
     let Ok(loaded) = jobrun::manifest::parse(dir.join("fuzz.toml"), text) else {
         return false;
     };
@@ -189,4 +192,71 @@ fn shell_quoting_through_sh() {
         assert_eq!(out.stdout, *v, "{:?}", String::from_utf8_lossy(&q));
     }
     assert!(!PathBuf::from(dir.path()).join("pwned").exists());
+}
+
+/// Every input the fuzzers kept (`fuzz/corpus/`) still parses, plans and
+/// renders without a panic, on the stable toolchain. The replay runs in a
+/// child process: some inputs plan millions of units, and the memory they
+/// leave mapped in this process would count toward the peak RSS of every
+/// process it spawns later (which the memory tests of `report.rs` measure).
+#[test]
+fn fuzz_corpus_replays_cleanly() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "props::fuzz_corpus_replay",
+            "--test-threads",
+            "1",
+        ])
+        .output()
+        .expect("run the replay");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+#[test]
+#[ignore = "run by fuzz_corpus_replays_cleanly in a child process"]
+fn fuzz_corpus_replay() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let files = |target: &str| -> Vec<Vec<u8>> {
+        let mut v: Vec<_> = std::fs::read_dir(root.join(target))
+            .expect("fuzz corpus")
+            .map(|e| std::fs::read(e.expect("entry").path()).expect("corpus file"))
+            .collect();
+        v.sort();
+        v
+    };
+    let manifests = files("manifest");
+    assert!(manifests.len() >= 40, "{} manifests", manifests.len());
+    for data in manifests {
+        if let Ok(text) = String::from_utf8(data) {
+            parse_and_plan(text);
+        }
+    }
+    let templates = files("template");
+    assert!(!templates.is_empty());
+    let resolve = |name: &str| -> Result<Slot, Option<String>> {
+        match name {
+            "v" | "file" | "file.stem" => Ok(Slot::Key(0)),
+            _ => Err(None),
+        }
+    };
+    for data in templates {
+        let (text, value) = match data.iter().position(|&b| b == b'\n') {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (&data[..], &b"x y"[..]),
+        };
+        if let Ok(text) = std::str::from_utf8(text)
+            && let Ok(t) = Template::parse(text, &resolve)
+        {
+            let _ = t.render(&One(value.to_vec()), true);
+            let _ = t.render(&One(value.to_vec()), false);
+        }
+    }
 }
