@@ -18,6 +18,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
+# Every tool finds `true` and `sleep` on its first PATH lookup: xargs and GNU
+# parallel search PATH for every unit, and a long PATH with /usr/bin far down
+# would make them look slower than they are. (jobrun resolves once per task.)
+export PATH="/usr/bin:/bin:$PATH"
 
 ROUNDS=${ROUNDS:-7}
 ROUNDS_20K=${ROUNDS_20K:-3}
@@ -63,6 +67,7 @@ machine() {
     echo "tools:   $("$JOBRUN" --version 2>/dev/null || echo jobrun), $(xargs --version | head -n1)," \
         "$(parallel --version | head -n1), $(rust-parallel --version | head -n1)"
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "PATH:    $PATH"
 }
 
 # ---------------------------------------------------------------- measuring
