@@ -265,7 +265,7 @@ b_failkill() {
                 : >"$FK/started"
                 bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
                 t1=$(date +%s%N)
-                left=$(pgrep -fc "sleep 30" || true)
+                left=$(pgrep -fxc "sleep 30" || true)
                 pkill -KILL -f "jobrun-failkill" 2>/dev/null || true
                 pkill -KILL -fx "sleep 30" 2>/dev/null || true
                 lag=$((t1 - $(cat "$FK/failed")))
