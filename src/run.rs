@@ -180,7 +180,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     };
     let mut reporter = PlainReporter::new(&plan, report_opts, std::io::stderr(), unit_out);
     reporter.set_selected(&opts.selected);
-    let code = std::thread::scope(|scope| {
+    let outcome = std::thread::scope(|scope| {
         let plan = &plan;
         let journal = &mut journal;
         let events = &mut events;
@@ -222,7 +222,9 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                     {
                         // The run goes on (its journal is what matters for a
                         // rerun); the exit code says the report is incomplete.
-                        let _ = writeln!(std::io::stderr(), "error: cannot write events: {e}");
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            let _ = writeln!(std::io::stderr(), "error: cannot write events: {e}");
+                        }
                         events_error = Some(e);
                     }
                     if let Some(j) = junit.as_mut() {
@@ -242,6 +244,11 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
             }
             match (journal_error, events_error) {
                 (Some(e), _) => Err(e),
+                // A reader that went away (`--events - | head`) is not
+                // jobrun failing; the run's own exit code stands.
+                (None, Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    journal.sync_if_due(true)
+                }
                 (None, Some(e)) => {
                     journal.sync_if_due(true)?;
                     let to = match &args.events {
@@ -270,16 +277,26 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
             Err(e) if code != 130 && code != 143 => Err(e),
             _ => Ok(code),
         }
-    })?;
+    });
+    // The JUnit report is written even when jobrun stopped on its own error:
+    // the units that ran are worth reporting.
     if let (Some(j), Some((path, file))) = (junit.as_mut(), junit_file) {
         let cannot = |e: std::io::Error| Error::io(format!("cannot write `{}`", path.display()), e);
         let mut out = BufWriter::new(file);
-        j.write(&plan, &mut out)
-            .map_err(|e| cannot(std::io::Error::other(e)))?;
-        // Without this, a full disk would lose the report's tail silently.
-        out.flush().map_err(cannot)?;
+        let written = j
+            .write(&plan, &mut out)
+            .map_err(|e| cannot(std::io::Error::other(e)))
+            // Without this, a full disk would lose the report's tail silently.
+            .and_then(|()| out.flush().map_err(cannot));
+        match (written, &outcome) {
+            (Err(e), Ok(_)) => return Err(e),
+            (Err(e), Err(_)) => {
+                let _ = writeln!(std::io::stderr(), "{e}");
+            }
+            (Ok(()), _) => {}
+        }
     }
-    Ok(code)
+    outcome
 }
 
 /// Journal records for the attempts an event reports.

@@ -250,12 +250,13 @@ pub fn execute(
         || st.done.iter().zip(&plan.units).any(|(o, u)| {
             o.is_some_and(Outcome::is_failure) && !plan.tasks[u.task as usize].allow_failure
         });
+    let problem = st.problem.take();
     let exit_code = match st.cancel.and_then(CancelReason::exit_code) {
         Some(c) => c,
+        None if problem.is_some() => 3,
         None if any_failed => 1,
         None => 0,
     };
-    let problem = st.problem.take();
     let result = RunResult {
         counts: st.counts,
         exit_code,
@@ -414,6 +415,7 @@ impl Shared<'_> {
             };
             let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
                 && attempt < attempts_allowed
+                && log_problem.is_none()
                 && !self.stopping.load(Ordering::Acquire);
             if !retry {
                 break (outcome, end, duration, started_at, settling);
@@ -486,7 +488,9 @@ impl Shared<'_> {
     fn settle_siblings(&self) {
         let until = Instant::now() + SETTLE_MAX;
         let mut spins = 0u32;
-        while (self.settling.load(Ordering::Acquire) > 0 || process::any_child_exited())
+        // Zombies first: a sibling is counted before it is reaped, so once no
+        // zombie is seen, any sibling that exited earlier shows in the count.
+        while (process::any_child_exited() || self.settling.load(Ordering::SeqCst) > 0)
             && !self.stopping.load(Ordering::Acquire)
             && Instant::now() < until
         {
@@ -591,10 +595,10 @@ impl Shared<'_> {
         }
         let mut settling = None;
         let end = process::wait(&mut child, || {
-            self.settling.fetch_add(1, Ordering::AcqRel);
+            self.settling.fetch_add(1, Ordering::SeqCst);
             settling = Some(Settling(&self.settling));
         });
-        if log_problem.is_none() && process::out_of_space(&self.logs_dir) {
+        if log_problem.is_none() && process::out_of_space(&self.logs_dir, log_path) {
             *log_problem = Some(Error::io(
                 format!(
                     "the file system of the log folder `{}` is full",

@@ -217,23 +217,39 @@ pub fn pump(
     log_error
 }
 
-/// Is the file system holding `dir` out of space? (Units write their logs
-/// there directly, so a full disk shows only here.) Root may use the blocks
-/// reserved for it, others may not.
-pub fn out_of_space(dir: &std::ffi::CStr) -> bool {
+/// Is the file system holding the log folder `dir` out of space? Units write
+/// their logs there directly, so a full disk shows only here. One `statvfs`
+/// per unit; only when it shows no block free for unprivileged users (root
+/// may have a reserve, ext4 keeps one even from root) is the disk asked
+/// directly, by reserving one block past the end of `log`.
+pub fn out_of_space(dir: &std::ffi::CStr, log: &std::path::Path) -> bool {
     // SAFETY: a zeroed statvfs is a valid out-parameter.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `dir` is NUL-terminated; `s` is valid for writes.
-    if unsafe { libc::statvfs(dir.as_ptr(), &mut s) } != 0 {
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 || s.f_bavail > 0 {
         return false;
     }
-    // SAFETY: geteuid cannot fail.
-    let free = if unsafe { libc::geteuid() } == 0 {
-        s.f_bfree
-    } else {
-        s.f_bavail
+    let Ok(f) = std::fs::OpenOptions::new().append(true).open(log) else {
+        return true;
     };
-    s.f_blocks > 0 && free == 0
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    // SAFETY: plain syscall on a file we opened.
+    let r = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_KEEP_SIZE,
+            len as libc::off_t,
+            4096,
+        )
+    };
+    if r != 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC);
+    }
+    // Give the block back: truncating to the same length frees what lies past it.
+    let _ = f.set_len(len);
+    false
 }
 
 /// Longest line handed out; longer lines go out in pieces of this size.

@@ -8,7 +8,7 @@ use crate::support::{Job, alive, lines, pids_in, stderr};
 
 /// Run `units` units that record start and end with `args`; the peak of
 /// starts minus ends is the concurrency the units actually saw.
-fn peak_concurrency(workers: &str, units: u32, args: &[&str]) -> i32 {
+fn peak_concurrency(workers: &str, units: u32, args: &[&str], secs: &str) -> i32 {
     let job = Job::new(&format!(
         indoc! {r#"
         [job]
@@ -16,9 +16,9 @@ fn peak_concurrency(workers: &str, units: u32, args: &[&str]) -> i32 {
         [[task]]
         name = "t"
         matrix.i = {{ range = [0, {}] }}
-        shell = "echo start >> events; sleep 0.2; echo end >> events"
+        shell = "echo start >> events; sleep {}; echo end >> events"
     "#},
-        workers, units
+        workers, units, secs
     ));
     let out = job.run(args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -34,16 +34,23 @@ fn peak_concurrency(workers: &str, units: u32, args: &[&str]) -> i32 {
 
 #[test]
 fn peak_concurrency_is_exactly_workers() {
-    assert_eq!(peak_concurrency("3", 30, &[]), 3);
+    assert_eq!(peak_concurrency("3", 30, &[], "0.2"), 3);
 }
 
 #[test]
 fn workers_as_auto_and_percent_of_cpus() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
-    assert_eq!(peak_concurrency("\"auto\"", 3 * cpus as u32, &[]), cpus);
+    // Units long enough for every worker to overlap, even with many CPUs.
+    assert_eq!(
+        peak_concurrency("\"auto\"", 2 * cpus as u32, &[], "1"),
+        cpus
+    );
     // -j overrides the manifest; N% of the CPUs, at least 1.
-    assert_eq!(peak_concurrency("1", 12, &["-j", "200%"]), 2 * cpus);
-    assert_eq!(peak_concurrency("4", 6, &["-j", "1%"]), 1);
+    assert_eq!(
+        peak_concurrency("1", 4 * cpus as u32, &["-j", "200%"], "1"),
+        2 * cpus
+    );
+    assert_eq!(peak_concurrency("4", 6, &["-j", "1%"], "0.2"), 1);
 }
 
 #[test]

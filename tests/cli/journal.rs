@@ -163,7 +163,7 @@ fn failed_outputs_are_removed() {
         [[task]]
         name = "timeout"
         timeout = "200ms"
-        shell = "echo partial > slow; exec sleep 10"
+        shell = "echo partial > slow; touch slow-written; exec sleep 10"
         outputs = ["slow"]
         [[task]]
         name = "kept"
@@ -173,6 +173,8 @@ fn failed_outputs_are_removed() {
     "#});
     assert_eq!(job.run(&[]).status.code(), Some(1));
     assert!(!job.path().join("result").exists());
+    // (The marker shows the output was there before the timeout hit.)
+    assert!(job.path().join("slow-written").exists());
     assert!(!job.path().join("slow").exists());
     // Kept for debugging, yet never taken for a result: the rerun runs it again.
     assert_eq!(job.read("kept"), "partial\n");

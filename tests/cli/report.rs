@@ -695,3 +695,34 @@ fn a_report_that_cannot_be_written_is_exit_3_after_the_run() {
         assert_eq!(job.read("ran").lines().count(), 3, "{flag}");
     }
 }
+
+#[test]
+fn events_to_a_closed_pipe_keep_the_runs_exit_code() {
+    // `jobrun --events - job.toml | head -c 10`: the reader goes away early.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        on_failure = "continue"
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2, 3]
+        shell = "sleep 0.2; test {i} -ne 3"
+    "#});
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+        .current_dir(job.path())
+        .args(["-q", "--events", "-", "job.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 10];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the first event");
+    // The pipe's read end is closed here; later events hit EPIPE.
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
