@@ -22,22 +22,23 @@ pub struct Progress {
     ok: u64,
     failed: u64,
     skipped: u64,
+    /// The terminal's width when the run started.
+    columns: Option<u16>,
 }
 
 impl Progress {
     pub fn new(total: u64) -> Progress {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let columns = stderr_columns();
         let bar = multi.add(ProgressBar::new(total));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed:>4} [{bar:30.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            // indicatif's `{per_sec}` prints four decimals ("7.1355/s").
-            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{}/s", fmt_rate(s.per_sec()));
-            })
-            .progress_chars("=> "),
+            ProgressStyle::with_template(bar_template(columns))
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                // indicatif's `{per_sec}` prints four decimals ("7.1355/s").
+                .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", fmt_rate(s.per_sec()));
+                })
+                .progress_chars("=> "),
         );
         let running_line = multi.add(ProgressBar::new_spinner());
         running_line.set_style(
@@ -52,6 +53,7 @@ impl Progress {
             ok: 0,
             failed: 0,
             skipped: 0,
+            columns,
         };
         p.update_counts();
         p
@@ -89,7 +91,7 @@ impl Progress {
     /// Refresh the counts and the running units' elapsed times.
     pub fn tick(&mut self, plan: &Plan) {
         self.update_counts();
-        let mut parts: Vec<String> = self
+        let parts: Vec<String> = self
             .running
             .iter()
             .take(SHOWN_RUNNING)
@@ -101,14 +103,12 @@ impl Progress {
                 )
             })
             .collect();
-        if self.running.len() > SHOWN_RUNNING {
-            parts.push(format!("+{} more", self.running.len() - SHOWN_RUNNING));
-        }
-        self.running_line.set_message(if parts.is_empty() {
-            String::new()
-        } else {
-            format!("running: {}", parts.join(", "))
-        });
+        // The line is indented by 5 columns; keep one spare.
+        let budget = self
+            .columns
+            .map_or(usize::MAX, |c| (c as usize).saturating_sub(6));
+        self.running_line
+            .set_message(running_text(&parts, self.running.len(), budget));
     }
 
     /// Print above the bar.
@@ -121,6 +121,52 @@ impl Progress {
         self.bar.finish_and_clear();
         let _ = self.multi.clear();
     }
+}
+
+/// "running: a 1s, b 0s, +3 more", as many whole entries as fit in `budget`
+/// columns (the first always), then how many are left out.
+fn running_text(parts: &[String], total: usize, budget: usize) -> String {
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = String::from("running:");
+    let mut shown = 0;
+    for p in parts {
+        let left = total - shown - 1;
+        let more = if left > 0 {
+            format!(", +{left} more").len()
+        } else {
+            0
+        };
+        if shown > 0 && out.chars().count() + 2 + p.chars().count() + more > budget {
+            break;
+        }
+        out.push_str(if shown == 0 { " " } else { ", " });
+        out.push_str(p);
+        shown += 1;
+    }
+    if total > shown {
+        out.push_str(&format!(", +{} more", total - shown));
+    }
+    out
+}
+
+/// The bar line's template for a terminal `cols` wide: the bar takes what the
+/// text leaves; a narrow terminal drops rate and ETA rather than wrap.
+fn bar_template(cols: Option<u16>) -> &'static str {
+    match cols {
+        Some(c) if c < 90 => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}",
+        _ => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta}",
+    }
+}
+
+/// The width of the terminal on stderr, if it is one.
+fn stderr_columns() -> Option<u16> {
+    // SAFETY: a zeroed winsize is a valid out-parameter for TIOCGWINSZ.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: plain ioctl on stderr; `ws` is valid for writes.
+    let r = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col)
 }
 
 /// Units per second, with fewer decimals the larger it is: 0.25, 7.1, 1523.
@@ -138,7 +184,32 @@ fn fmt_rate(r: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fmt_rate;
+    use super::{bar_template, fmt_rate, running_text};
+
+    #[test]
+    fn the_running_list_fits_the_terminal() {
+        let parts: Vec<String> = (0..4).map(|i| format!("fetch[n={i}] 0.1s")).collect();
+        assert_eq!(running_text(&parts, 0, 80), "");
+        assert_eq!(
+            running_text(&parts, 4, 200),
+            "running: fetch[n=0] 0.1s, fetch[n=1] 0.1s, fetch[n=2] 0.1s, fetch[n=3] 0.1s"
+        );
+        let narrow = running_text(&parts, 4, 50);
+        assert_eq!(narrow, "running: fetch[n=0] 0.1s, fetch[n=1] 0.1s, +2 more");
+        assert!(narrow.len() <= 50);
+        // More running than listed (only the first few are formatted).
+        assert_eq!(
+            running_text(&parts[..1], 9, 200),
+            "running: fetch[n=0] 0.1s, +8 more"
+        );
+    }
+
+    #[test]
+    fn narrow_terminals_drop_rate_and_eta() {
+        assert!(bar_template(Some(50)).ends_with("{msg}"));
+        assert!(bar_template(Some(120)).contains("ETA {eta}"));
+        assert!(bar_template(None).contains("{rate}"));
+    }
 
     #[test]
     fn rates_are_short() {
