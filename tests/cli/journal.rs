@@ -400,3 +400,46 @@ fn a_plan_joined_by_a_barrier_cannot_be_sharded_and_says_what_to_do() {
     let out = job.run(&["--shard", "1/2", "--only", "t"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn unchanged_inputs_are_not_read_again() {
+    // The content hash is cached by (path, size, mtime): a file whose bytes
+    // change but whose size and mtime are restored is not re-read (that is
+    // the cache at work, like make's mtime check); a new mtime re-reads it.
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        matrix.f = { glob = "in/*.txt" }
+        inputs = ["{f}"]
+        shell = "echo {f} >> ran"
+    "#});
+    job.file("in/a.txt", "aaaa");
+    job.file("in/b.txt", "bbbb");
+    assert_eq!(job.run(&["-q"]).status.code(), Some(0));
+    let path = job.path().join("in/a.txt");
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&path, "AAAA").expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("restore mtime");
+    let out = job.run(&["-q"]);
+    assert!(stderr(&out).contains("2 up_to_date"), "{}", stderr(&out));
+    assert_eq!(lines(job.path().join("ran")).len(), 2, "nothing ran again");
+    // A new mtime: the file is hashed again, and its unit runs.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .expect("touch");
+    let out = job.run(&["-q"]);
+    assert!(
+        stderr(&out).contains("1 ok, 1 up_to_date"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lines(job.path().join("ran"))[2], "in/a.txt");
+}
