@@ -156,6 +156,26 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     );
     // Lock first, then read: no other run appends while we decide what is done.
     let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
+    // With the lock held no other run of this job is alive: whatever still
+    // carries this journal's marker was orphaned by a run that was killed.
+    let marker = journal
+        .path()
+        .canonicalize()
+        .unwrap_or_else(|_| journal.path().to_owned())
+        .into_os_string();
+    let left = if journal.killed_before() {
+        exec::leftovers::find(&marker)
+    } else {
+        Vec::new()
+    };
+    if !left.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "jobrun: stopping {} process group(s) left running by an earlier run of this job that was killed",
+            left.len()
+        );
+        exec::leftovers::stop(&left, plan.job.kill_grace);
+    }
     let prior = journal::read_prior(&plan, args.fresh);
     let opts = ExecOptions {
         workers,
@@ -164,6 +184,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         handle_signals: true,
         prior: Some(prior),
         line_output: report_opts.output == OutputMode::Line,
+        journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
     };
     let stop = Arc::clone(&opts.stop);

@@ -1,6 +1,7 @@
 //! Execution: the only code that starts threads or processes. It never
 //! prints; it reports through [`crate::event::Event`]s on a channel.
 
+pub mod leftovers;
 mod pool;
 mod process;
 mod retry;

@@ -46,6 +46,9 @@ pub struct ExecOptions {
     pub prior: Option<Prior>,
     /// Send each output line as an event (`output = "line"`), besides the log.
     pub line_output: bool,
+    /// Set in every unit's environment as `JOBRUN_JOURNAL`, so a later run
+    /// can find units this run leaves behind if it is killed.
+    pub journal_marker: Option<OsString>,
     /// Set by the caller when jobrun itself cannot go on (e.g. its journal
     /// cannot be written): nothing new starts, running units finish.
     pub stop: std::sync::Arc<AtomicBool>,
@@ -339,6 +342,9 @@ impl Shared<'_> {
             Some(p) => (cache.resolve(p, &dir, path_var.as_deref()), p.clone()),
             None => (PathBuf::new(), OsString::new()),
         };
+        if let Some(m) = &self.opts.journal_marker {
+            env.push((super::leftovers::MARKER.into(), m.clone()));
+        }
         env.push(("JOBRUN_UNIT_ID".into(), OsString::from(&*plan.units[i].id)));
         env.push(("JOBRUN_WORKER".into(), OsString::from(worker.to_string())));
         env.push(("JOBRUN_ATTEMPT".into(), OsString::new()));

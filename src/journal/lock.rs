@@ -1,19 +1,31 @@
 //! One run per job: an OS file lock (flock) that the kernel releases when
 //! the process dies, so there is never a stale lock file to delete by hand.
+//! While a run holds it, the file holds the run's pid, and a clean exit
+//! empties it: a pid found there by the next run means the last one was
+//! killed (and may have left units running).
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::error::Error;
 
 pub struct JobLock {
-    _file: File,
+    file: File,
+    killed_before: bool,
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl JobLock {
     pub fn acquire(path: &Path, job: &str) -> Result<JobLock, Error> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(false)
@@ -32,6 +44,21 @@ impl JobLock {
             }
             return Err(Error::io(format!("cannot lock `{}`", path.display()), e));
         }
-        Ok(JobLock { _file: file })
+        let mut before = Vec::new();
+        let _ = file.read_to_end(&mut before);
+        let killed_before = before.iter().any(|b| !b.is_ascii_whitespace());
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        Ok(JobLock {
+            file,
+            killed_before,
+        })
+    }
+
+    /// Did the previous holder end without releasing the lock cleanly?
+    pub fn killed_before(&self) -> bool {
+        self.killed_before
     }
 }

@@ -191,6 +191,11 @@ impl Journal {
         &self.path
     }
 
+    /// Did the last run of this journal end without a clean exit (killed)?
+    pub fn killed_before(&self) -> bool {
+        self._lock.killed_before()
+    }
+
     /// Queue a record; it reaches the disk by the next `sync_if_due`.
     pub fn append(&mut self, r: &Record) -> Result<(), Error> {
         serde_json::to_writer(&mut self.buf, r)

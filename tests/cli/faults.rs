@@ -3,7 +3,7 @@
 
 use indoc::indoc;
 
-use crate::support::{Job, lines, stderr, stdout};
+use crate::support::{Job, alive, lines, stderr, stdout};
 
 #[test]
 fn units_killed_by_signals_are_reported_by_name() {
@@ -278,5 +278,42 @@ fn disk_full_while_writing_logs_stops_cleanly_with_the_journal_intact() {
         let i = id.trim_start_matches("t[i=").trim_end_matches(']');
         assert!(!reran.iter().any(|r| r == i), "{id} ran again: {reran:?}");
     }
+    assert_eq!(job.orphans(), Vec::<i32>::new());
+}
+
+#[test]
+fn units_orphaned_by_a_killed_run_are_stopped_by_the_next_run() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        kill_grace = "1s"
+        [[task]]
+        name = "t"
+        shell = "if [ -e second ]; then exit 0; fi; echo $$ > unit.pid; exec sleep 100"
+    "#});
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+        .args(["-q", "job.toml"])
+        .current_dir(job.path())
+        .env(crate::support::TAG, job.tag())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..400 {
+        if !job.read("unit.pid").trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let pid: i32 = job.read("unit.pid").trim().parse().expect("the unit's pid");
+    first.kill().expect("SIGKILL jobrun");
+    let _ = first.wait();
+    assert_eq!(alive(&[pid]), [pid], "the unit outlived its killed jobrun");
+
+    // The next run stops it before anything starts, then does the work.
+    job.file("second", "");
+    let out = job.run(&["-q"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("left running by an earlier run"), "{err}");
+    assert_eq!(alive(&[pid]), Vec::<i32>::new());
     assert_eq!(job.orphans(), Vec::<i32>::new());
 }
