@@ -84,6 +84,8 @@ struct State {
     /// Unmet needs per unit.
     waiting: Vec<u32>,
     done: Vec<Option<Outcome>>,
+    /// The journal stamp of each unit that ran in this run (see `journal::stamp`).
+    stamps: Vec<journal::Stamp>,
     /// One slot per worker.
     running: Vec<Option<Running>>,
     finished: usize,
@@ -185,6 +187,12 @@ pub fn execute(
             ready,
             waiting,
             done,
+            // Only the journal uses them.
+            stamps: if opts.prior.is_some() {
+                vec![journal::NO_STAMP; n]
+            } else {
+                Vec::new()
+            },
             running: (0..workers).map(|_| None).collect(),
             finished: 0,
             to_finish,
@@ -361,9 +369,13 @@ impl Shared<'_> {
                 self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                 return;
             }
-            let f = journal::fingerprint(plan, i, &prior.cache);
+            let mut f = journal::fingerprint(plan, i, &prior.cache);
+            if !plan.units[i].needs.is_empty() {
+                let st = self.lock();
+                f.needs = journal::needs_of(plan, i, prior, |d| st.stamps[d as usize]);
+            }
             if dep_ran.is_none()
-                && journal::explain(prior, &plan.units[i].id, &f, &self.outputs(i)) == Why::UpToDate
+                && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
             {
                 let mut st = self.lock();
                 st.running[w] = None;
@@ -451,6 +463,9 @@ impl Shared<'_> {
         }
         let mut st = self.lock();
         st.running[w] = None;
+        if let Some(f) = &fp {
+            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at));
+        }
         if let Some(e) = log_problem {
             self.give_up(&mut st, e);
         }

@@ -34,6 +34,9 @@ pub struct Fingerprint {
     /// Hex hash of argv or shell string, env and dir.
     pub command: String,
     pub inputs: Vec<InputStamp>,
+    /// Which runs of its needs the unit is made from (see `stamp`); empty
+    /// for a unit without needs. Set by the caller, who knows them.
+    pub needs: String,
 }
 
 type CacheKey = (PathBuf, u64, i64);
@@ -152,6 +155,7 @@ pub fn fingerprint(plan: &Plan, unit: usize, cache: &HashCache) -> Fingerprint {
         hash: h.finalize().to_hex().to_string(),
         command,
         inputs,
+        needs: String::new(),
     }
 }
 

@@ -10,6 +10,7 @@
 mod fingerprint;
 mod lock;
 mod record;
+mod stamp;
 mod why;
 
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 pub use fingerprint::{Fingerprint, HashCache, InputStamp, fingerprint};
 pub use lock::JobLock;
 pub use record::{Record, parse_lines};
-pub use why::{Why, explain, explain_plan};
+pub use stamp::{NO_STAMP, Stamp, epoch_ms, needs_hash, stamp};
+pub use why::{Why, explain, explain_plan, needs_of};
 
 use crate::error::Error;
 use crate::plan::Plan;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::fingerprint::{Fingerprint, InputStamp};
 use crate::event::AttemptEnd;
@@ -26,6 +26,9 @@ pub struct Record {
     pub cmd: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputStamp>,
+    /// Hash of the needed units' records it was made from (see `stamp`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub needs: String,
 }
 
 impl Record {
@@ -45,13 +48,12 @@ impl Record {
             outcome: outcome.as_str().to_owned(),
             exit: end.and_then(AttemptEnd::exit_code),
             signal: end.and_then(AttemptEnd::signal),
-            start_ms: started_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            start_ms: super::epoch_ms(started_at),
             duration_ms: duration.as_millis() as u64,
             fp: fp.hash.clone(),
             cmd: fp.command.clone(),
             inputs: fp.inputs.clone(),
+            needs: fp.needs.clone(),
         }
     }
 }
@@ -89,6 +91,7 @@ mod tests {
             fp: "f".into(),
             cmd: "c".into(),
             inputs: vec![],
+            needs: String::new(),
         }
     }
 

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Fingerprint, Prior};
+use super::{Fingerprint, NO_STAMP, Prior, Record, Stamp, needs_hash};
+use crate::plan::Plan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Why {
@@ -23,6 +24,9 @@ pub enum Why {
     OutputMissing(String),
     /// A unit it needs runs (again), so it runs too.
     DependencyRuns(String),
+    /// A unit it needs ran again since it ran (in a run that stopped before
+    /// reaching it).
+    DependencyRan(String),
 }
 
 impl Why {
@@ -42,17 +46,37 @@ impl fmt::Display for Why {
             Why::InputChanged(p) => write!(f, "runs: input changed: {p}"),
             Why::OutputMissing(p) => write!(f, "runs: output missing: {p}"),
             Why::DependencyRuns(id) => write!(f, "runs: needs {id}, which runs"),
+            Why::DependencyRan(id) => write!(f, "runs: needs {id}, which ran since"),
         }
     }
 }
 
-/// Decide for one unit from its own record; dependencies are the caller's.
-/// `outputs` are (shown, absolute) paths.
-pub fn explain(prior: &Prior, id: &str, fp: &Fingerprint, outputs: &[(String, PathBuf)]) -> Why {
+/// The hash of the records of unit `i`'s needs as the journal has them
+/// (`stamp`). A need that ran in this run is given by `ran`.
+pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, ran: impl Fn(u32) -> Stamp) -> String {
+    needs_hash(plan.units[i].needs.iter().map(|&d| {
+        let id = &*plan.units[d as usize].id;
+        let s = match ran(d) {
+            NO_STAMP => prior.last.get(id).map_or(NO_STAMP, Record::stamp),
+            s => s,
+        };
+        (id, s)
+    }))
+}
+
+/// Decide for unit `i` from its own record and its needs' records (a need
+/// that runs now is the caller's). `outputs` are (shown, absolute) paths.
+pub fn explain(
+    plan: &Plan,
+    i: usize,
+    prior: &Prior,
+    fp: &Fingerprint,
+    outputs: &[(String, PathBuf)],
+) -> Why {
     if prior.fresh {
         return Why::Fresh;
     }
-    let Some(last) = prior.last.get(id) else {
+    let Some(last) = prior.last.get(&*plan.units[i].id) else {
         return Why::New;
     };
     if last.outcome != "ok" {
@@ -76,6 +100,19 @@ pub fn explain(prior: &Prior, id: &str, fp: &Fingerprint, outputs: &[(String, Pa
             changed.map_or_else(|| "(inputs list)".to_owned(), |i| i.path.clone()),
         );
     }
+    if last.needs != fp.needs {
+        // Name the need that ran last (the journal may predate `needs`).
+        let needs = &plan.units[i].needs;
+        let latest = needs.iter().max_by_key(|&&d| {
+            prior
+                .last
+                .get(&*plan.units[d as usize].id)
+                .map_or(0, |r| r.start_ms)
+        });
+        return Why::DependencyRan(
+            latest.map_or_else(String::new, |&d| plan.units[d as usize].id.to_string()),
+        );
+    }
     if let Some((shown, _)) = outputs
         .iter()
         .find(|(_, abs)| std::fs::symlink_metadata(abs).is_err())
@@ -87,16 +124,13 @@ pub fn explain(prior: &Prior, id: &str, fp: &Fingerprint, outputs: &[(String, Pa
 
 /// `explain` for every selected unit, with dependencies: a unit whose need
 /// runs runs too. Reads inputs and outputs; writes nothing.
-pub fn explain_plan(
-    plan: &crate::plan::Plan,
-    selected: &[bool],
-    prior: &Prior,
-) -> Vec<Option<Why>> {
+pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option<Why>> {
     let n = plan.units.len();
     let mut why: Vec<Option<Why>> = (0..n)
         .map(|i| {
             selected[i].then(|| {
-                let fp = super::fingerprint(plan, i, &prior.cache);
+                let mut fp = super::fingerprint(plan, i, &prior.cache);
+                fp.needs = needs_of(plan, i, prior, |_| NO_STAMP);
                 let task = plan.task_of(i);
                 let dir = plan.dir(i);
                 let outputs: Vec<(String, PathBuf)> = plan
@@ -104,7 +138,7 @@ pub fn explain_plan(
                     .into_iter()
                     .map(|rel| (rel.display().to_string(), dir.join(rel)))
                     .collect();
-                explain(prior, &plan.units[i].id, &fp, &outputs)
+                explain(plan, i, prior, &fp, &outputs)
             })
         })
         .collect();

@@ -151,6 +151,61 @@ fn changes_rerun_exactly_the_affected_units() {
     assert_ne!(copied_at(), before, "copy ran again");
 }
 
+/// A need rerun by a run that stopped before its dependent (abort, a crash,
+/// `--only`) still makes the dependent run next time.
+#[test]
+fn a_dependent_runs_after_its_need_ran_again_in_a_run_that_stopped_early() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        [vars]
+        v = "1"
+        [[task]]
+        name = "gen"
+        shell = "echo {v} > data"
+        [[task]]
+        name = "flaky"
+        shell = "test ! -e broken # v{v}"
+        [[task]]
+        name = "use"
+        needs = ["gen"]
+        shell = "cp data result; echo use >> ran"
+    "#});
+    assert_eq!(job.run(&[]).status.code(), Some(0));
+    assert_eq!(job.read("result"), "1\n");
+
+    // gen reruns with v=2, flaky fails, the abort cancels `use`.
+    job.file("broken", "");
+    let out = job.run(&["--var", "v=2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    assert_eq!(job.read("result"), "1\n");
+
+    std::fs::remove_file(job.path().join("broken")).expect("rm");
+    let why = job.sub("plan", &["--why", "--var", "v=2"]);
+    let text = stdout(&why);
+    assert!(text.contains("gen  up to date"), "{text}");
+    assert!(
+        text.contains("use  runs: needs gen, which ran since"),
+        "{text}"
+    );
+    let out = job.run(&["--var", "v=2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(job.read("result"), "2\n", "use ran with the new data");
+    assert_eq!(lines(job.path().join("ran")), ["use", "use"]);
+
+    // The same through --only: gen alone, then the whole job.
+    let out = job.run(&["--only", "gen", "--var", "v=3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = job.run(&["--var", "v=3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(job.read("result"), "3\n");
+    // And once done, nothing runs again.
+    let out = job.run(&["--var", "v=3"]);
+    assert!(stderr(&out).contains("3 up_to_date"), "{}", stderr(&out));
+    assert_eq!(lines(job.path().join("ran")).len(), 3);
+}
+
 #[test]
 fn failed_outputs_are_removed() {
     let job = Job::new(indoc! {r#"

@@ -1,0 +1,74 @@
+//! Which run of each needed unit a unit's result was made from.
+//!
+//! A unit is up to date only if the units it needs have not run again since
+//! it ran: a dependency rerun by a later run that stopped before reaching
+//! the dependent (abort, `kill -9`, `--only`) must still make the dependent
+//! run. Each record names one attempt of a unit; a dependent's record keeps
+//! a hash of the stamps of the records it was made from (`needs`), and a
+//! changed hash means a dependency ran since.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Record;
+
+/// Identifies one finished attempt: its fingerprint and start time.
+pub type Stamp = [u8; 16];
+
+/// A unit with no record.
+pub const NO_STAMP: Stamp = [0; 16];
+
+pub fn stamp(fp_hash: &str, start_ms: u64) -> Stamp {
+    let mut h = blake3::Hasher::new();
+    h.update(fp_hash.as_bytes());
+    h.update(b"\0");
+    h.update(&start_ms.to_le_bytes());
+    let mut out = NO_STAMP;
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+/// Milliseconds since the Unix epoch, as records store start times.
+pub fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Record {
+    pub fn stamp(&self) -> Stamp {
+        stamp(&self.fp, self.start_ms)
+    }
+}
+
+/// The hash of (id, stamp) over a unit's needs, in order; empty for a unit
+/// that needs nothing (so such units never depend on this).
+pub fn needs_hash<'a>(needs: impl IntoIterator<Item = (&'a str, Stamp)>) -> String {
+    let mut h = blake3::Hasher::new();
+    let mut any = false;
+    for (id, s) in needs {
+        any = true;
+        h.update(&(id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+        h.update(&s);
+    }
+    if any {
+        h.finalize().to_hex().to_string()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rerun_of_a_need_changes_the_hash() {
+        let first = needs_hash([("gen", stamp("f1", 1_000))]);
+        assert_eq!(first, needs_hash([("gen", stamp("f1", 1_000))]));
+        // Same fingerprint, later run: the dependent must still run.
+        assert_ne!(first, needs_hash([("gen", stamp("f1", 2_000))]));
+        assert_ne!(first, needs_hash([("gen", stamp("f2", 1_000))]));
+        assert_ne!(first, needs_hash([("other", stamp("f1", 1_000))]));
+        assert_eq!(needs_hash([]), "");
+    }
+}
