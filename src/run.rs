@@ -144,7 +144,8 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     let mut junit = junit_file.as_ref().map(|_| JunitCollector::default());
     // Shards running at once on one file system each keep their own journal
     // (and lock); every run reads all of them.
-    let journal_name = match shard_of(&args.input)? {
+    let shard = shard_of(&args.input)?;
+    let journal_name = match shard {
         Some(s) => format!("{}.shard-{}-of-{}.journal", plan.job.name, s.index, s.total),
         None => format!("{}.journal", plan.job.name),
     };
@@ -155,7 +156,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         Arc::new(AtomicBool::new(false)),
     );
     // Lock first, then read: no other run appends while we decide what is done.
-    let mut journal = Journal::open(&plan.job.state_dir, &plan.job.name, &journal_name)?;
+    let mut journal = Journal::open(
+        &plan.job.state_dir,
+        &plan.job.name,
+        &journal_name,
+        shard.map(|s| s.total),
+    )?;
     // With the lock held no other run of this job is alive: whatever still
     // carries this journal's marker was orphaned by a run that was killed.
     let marker = journal

@@ -10,6 +10,7 @@
 mod fingerprint;
 mod lock;
 mod record;
+mod split;
 mod stamp;
 mod why;
 
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 pub use fingerprint::{Fingerprint, HashCache, InputStamp, fingerprint};
 pub use lock::JobLock;
 pub use record::{Record, parse_lines};
+pub use split::SplitLock;
 pub use stamp::{NO_STAMP, Stamp, epoch_ms, needs_hash, stamp};
 pub use why::{Why, explain, explain_plan, needs_of};
 
@@ -116,12 +118,19 @@ pub struct Journal {
     len: u64,
     reserved_to: u64,
     _lock: JobLock,
+    _split: SplitLock,
 }
 
 impl Journal {
     /// Lock the job and open its journal for appending. `name` is the
-    /// journal's file name (`<job>.journal`, or a shard's).
-    pub fn open(state_dir: &Path, job: &str, name: &str) -> Result<Journal, Error> {
+    /// journal's file name (`<job>.journal`, or a shard's); `shards` is N
+    /// of `--shard K/N`.
+    pub fn open(
+        state_dir: &Path,
+        job: &str,
+        name: &str,
+        shards: Option<u32>,
+    ) -> Result<Journal, Error> {
         std::fs::create_dir_all(state_dir).map_err(|e| {
             Error::io(
                 format!("cannot create the state dir `{}`", state_dir.display()),
@@ -129,6 +138,7 @@ impl Journal {
             )
         })?;
         let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
+        let split = SplitLock::acquire(&state_dir.join(format!("{job}.lock")), job, shards)?;
         let path = state_dir.join(name);
         let mut file = OpenOptions::new()
             .read(true)
@@ -160,6 +170,7 @@ impl Journal {
             len,
             reserved_to: len,
             _lock: lock,
+            _split: split,
         };
         journal.reserve();
         Ok(journal)
@@ -306,7 +317,7 @@ mod tests {
     #[test]
     fn disk_space_is_held_while_open_and_given_back() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut j = Journal::open(dir.path(), "job", "job.journal").expect("open");
+        let mut j = Journal::open(dir.path(), "job", "job.journal", None).expect("open");
         let path = j.path().to_owned();
         let blocks = || std::fs::metadata(&path).expect("journal").blocks() * 512;
         assert!(blocks() >= RESERVE, "held: {}", blocks());
@@ -342,6 +353,7 @@ mod tests {
             len: 0,
             reserved_to: 0,
             _lock: JobLock::acquire(&dir.path().join("lock"), "job").expect("lock"),
+            _split: SplitLock::acquire(&dir.path().join("split"), "job", None).expect("lock"),
         };
         let records: Vec<String> = (0..2000)
             .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(40)))

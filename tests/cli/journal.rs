@@ -282,6 +282,15 @@ fn a_second_concurrent_run_is_refused() {
         "{}",
         stderr(&out)
     );
+    // A shard has a journal of its own, but its units are the running job's.
+    let out = job.run(&["--shard", "1/1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is running unsharded"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!job.path().join("go").exists());
     job.file("go", "");
     assert_eq!(first.wait().expect("wait").code(), Some(0));
     // The lock died with the first run: no stale lock to delete.
