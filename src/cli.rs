@@ -123,7 +123,8 @@ pub struct RunArgs {
     /// How many units run at once: N, `auto` (one per CPU) or `N%` of the CPUs.
     #[arg(short = 'j', long = "workers", value_name = "N")]
     pub workers: Option<String>,
-    /// Show what would run, then stop; runs nothing, writes nothing.
+    /// Show which units would run and why (the journal considered), then
+    /// stop; runs nothing, writes nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Ignore the journal: run every selected unit, even those up to date.

@@ -111,11 +111,20 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     let (plan, selected) = load_plan(&args.input)?;
     let workers = options::workers(args, &plan)?;
     if args.dry_run {
+        // What this run would do, journal included (read-only, as `plan --why`).
+        let prior = journal::read_prior(&plan, args.fresh);
+        let why = journal::explain_plan(&plan, &selected, &prior);
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
-        report::plan::write_table(&mut out, &plan, &selected)
+        report::plan::write_why(&mut out, &plan, &why)
             .and_then(|()| out.flush())
             .map_err(|e| Error::io("cannot write to stdout", e))?;
+        let runs = why.iter().flatten().filter(|w| w.runs()).count();
+        let considered = why.iter().flatten().count();
+        let _ = writeln!(
+            std::io::stderr(),
+            "jobrun: dry run: {runs} of {considered} selected units would run; nothing was run"
+        );
         return Ok(0);
     }
     let report_opts = options::report(args, &plan);

@@ -4,7 +4,7 @@
 use indoc::indoc;
 use serde_json::{Value, json};
 
-use crate::support::{Job, stderr, stdout};
+use crate::support::{Job, lines, stderr, stdout};
 
 const PIPELINE: &str = indoc! {r#"
     [vars]
@@ -192,8 +192,17 @@ fn dry_run_runs_and_writes_nothing() {
     "#});
     let out = job.run(&["--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("t[i=1]"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("t[i=2]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("t[i=1]  runs: new"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("t[i=2]  runs: new"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("2 of 2 selected units would run"));
     assert!(!job.path().join("ran").exists());
     assert!(!job.path().join(".jobrun").exists());
     let entries: Vec<_> = std::fs::read_dir(job.path())
@@ -202,6 +211,19 @@ fn dry_run_runs_and_writes_nothing() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(entries, ["job.toml"]);
+
+    // After a run, the journal says what is done; --fresh would run it all.
+    assert_eq!(job.run(&[]).status.code(), Some(0));
+    let out = job.run(&["--dry-run"]);
+    assert!(
+        stdout(&out).contains("t[i=1]  up to date"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("0 of 2 selected units would run"));
+    let out = job.run(&["--dry-run", "--fresh", "--only", "t[i=2]"]);
+    assert_eq!(stdout(&out), "    1  t[i=2]  runs: --fresh\n");
+    assert_eq!(lines(job.path().join("ran")).len(), 2);
 }
 
 #[test]
