@@ -122,22 +122,26 @@ fn unsplittable(plan: &Plan, selected: &[bool]) -> String {
     let upstream = (0..plan.units.len())
         .filter(|&i| selected[i])
         .max_by_key(|&i| fan_out[i]);
-    let mut joiners: Vec<String> = Vec::new();
+    // A barrier (needs many) runs after the shards; a task many units need
+    // (e.g. a build step) runs before them.
+    let mut after: Vec<String> = Vec::new();
+    let mut before: Vec<String> = Vec::new();
     if let Some((i, n)) = best
         && n > 1
     {
-        joiners.push(plan.task_of(i).name.clone());
+        after.push(plan.task_of(i).name.clone());
     }
     if let Some(i) = upstream
         && fan_out[i] > 1
     {
         let t = plan.task_of(i).name.clone();
-        if !joiners.contains(&t) {
-            joiners.push(t);
+        if !after.contains(&t) {
+            before.push(t);
         }
     }
-    let names = match joiners.len() {
-        1 => format!("task `{}` joins", joiners[0]),
+    let joiners: Vec<&String> = before.iter().chain(&after).collect();
+    let names = match joiners.as_slice() {
+        [one] => format!("task `{one}` joins"),
         _ => format!(
             "tasks {} join",
             joiners
@@ -147,21 +151,37 @@ fn unsplittable(plan: &Plan, selected: &[bool]) -> String {
                 .join(" and ")
         ),
     };
-    let split: Vec<&str> = plan
-        .tasks
-        .iter()
-        .filter(|t| !joiners.contains(&t.name))
-        .map(|t| t.name.as_str())
-        .collect();
-    let only = split
-        .iter()
-        .map(|t| format!("--only {t}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let only = |tasks: &mut dyn Iterator<Item = &str>| {
+        tasks.map(|t| format!(" --only {t}")).collect::<String>()
+    };
+    let split = only(
+        &mut plan
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|t| !joiners.iter().any(|j| j.as_str() == *t)),
+    );
+    let mut steps = Vec::new();
+    if !before.is_empty() {
+        steps.push(format!(
+            "first `jobrun FILE{}`",
+            only(&mut before.iter().map(String::as_str))
+        ));
+    }
+    let then = if before.is_empty() { "" } else { "then " };
+    steps.push(format!(
+        "{then}`jobrun FILE --shard K/N{split}` on each machine"
+    ));
+    if !after.is_empty() {
+        steps.push(format!(
+            "then, when all shards are done, `jobrun FILE{}`",
+            only(&mut after.iter().map(String::as_str))
+        ));
+    }
     format!(
         "the selected units form one dependency-connected group ({names} them), \
-         so they cannot be split into shards; run the joining task(s) separately, e.g. \
-         `jobrun FILE --only <task>` before or after the shards, and shard the rest with `--shard K/N {only}`"
+         so they cannot be split into shards; run the joining task(s) on their own: {}",
+        steps.join(", ")
     )
 }
 
@@ -258,6 +278,28 @@ mod tests {
             .to_string();
         assert!(e.contains("task `index` joins them"), "{e}");
         assert!(e.contains("--shard K/N --only t"), "{e}");
+        assert!(
+            e.contains("then, when all shards are done, `jobrun FILE --only index`"),
+            "{e}"
+        );
+        // A step everything needs runs first.
+        let plan = crate::plan::build::tests::plan(
+            "[[task]]\nname = \"build\"\nrun = [\"true\"]\n\
+             [[task]]\nname = \"t\"\nneeds = [\"build\"]\nmatrix.i = [1, 2, 3]\nrun = [\"true\"]\n",
+        );
+        let mut sel = vec![true; plan.units.len()];
+        let e = apply(&plan, &mut sel, Shard { index: 1, total: 2 })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("first `jobrun FILE --only build`, then `jobrun FILE --shard K/N --only t`"),
+            "{e}"
+        );
+        let plan = crate::plan::build::tests::plan(
+            "[[task]]\nname = \"t\"\nmatrix.i = [1, 2, 3]\nrun = [\"true\"]\n\
+             [[task]]\nname = \"index\"\nneeds = [\"t\"]\nrun = [\"true\"]\n",
+        );
+        let mut sel = vec![true; plan.units.len()];
         // The same plan as one shard is fine.
         apply(&plan, &mut sel, Shard { index: 1, total: 1 }).unwrap();
     }
