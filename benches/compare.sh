@@ -237,7 +237,7 @@ b_failfast() {
 # Fail-fast with kill: the unit at index 5 fails after 0.1 s while its 7
 # siblings run `sleep 30`; with FK_IGNORE=1 they ignore SIGTERM. Measures the
 # tool's exit time minus the failure time, and whether any sibling is left.
-FK_SNIPPET='echo $1 >> "$FK/started"; if [ "$1" -eq 5 ]; then sleep 0.1; date +%s%N > "$FK/failed"; exit 1; fi; [ "$FK_IGNORE" != 1 ] || trap "" TERM; exec sleep 30 # jobrun-failkill'
+FK_SNIPPET='echo $1 >> "$FK/started"; if [ "$1" -eq 5 ]; then sleep 0.1; date +%s%N > "$FK/failed"; exit 1; fi; [ "$FK_IGNORE" != 1 ] || trap "" TERM; exec sleep 30.017 # jobrun-failkill'
 b_failkill() {
     local m="$here/failkill.toml" n r ign t0 t1 lag left
     export FK="$TMP/fk"
@@ -265,9 +265,9 @@ b_failkill() {
                 : >"$FK/started"
                 bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
                 t1=$(date +%s%N)
-                left=$(pgrep -fxc "sleep 30" || true)
-                pkill -KILL -f "jobrun-failkill" 2>/dev/null || true
-                pkill -KILL -fx "sleep 30" 2>/dev/null || true
+                left=$(pgrep -U "$(id -u)" -fxc "sleep 30.017" || true)
+                pkill -KILL -U "$(id -u)" -f "jobrun-failkill" 2>/dev/null || true
+                pkill -KILL -U "$(id -u)" -fx "sleep 30.017" 2>/dev/null || true
                 lag=$((t1 - $(cat "$FK/failed")))
                 echo "$lag $(wc -l <"$FK/started") $left" >>"$TMP/fk.$n.$ign"
             done
