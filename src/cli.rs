@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 #[command(
     after_help = "Exit codes: 0 all selected units ok or up to date; 1 a unit failed, timed out or was killed; \
-2 manifest or usage error (nothing ran); 3 jobrun could not read or write its own files; 130/143 interrupted."
+2 manifest or usage error (nothing ran); 3 jobrun could not read or write its own files; 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM)."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -93,6 +93,8 @@ pub enum CancelReason {
     FailureAbort,
     /// max_failures reached with on_failure = kill: running units are terminated.
     FailureKill,
+    /// SIGHUP to jobrun (its terminal closed, an SSH session dropped).
+    Sighup,
     /// SIGTERM to jobrun.
     Sigterm,
     /// SIGINT to jobrun.
@@ -111,6 +113,7 @@ impl CancelReason {
     pub fn exit_code(self) -> Option<i32> {
         match self {
             CancelReason::Internal | CancelReason::FailureAbort | CancelReason::FailureKill => None,
+            CancelReason::Sighup => Some(129),
             CancelReason::Sigterm => Some(143),
             CancelReason::Sigint | CancelReason::SecondSigint => Some(130),
         }

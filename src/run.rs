@@ -310,7 +310,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         };
         match journal_result {
             // An interruption's code wins; otherwise jobrun's own failure does.
-            Err(e) if code != 130 && code != 143 => Err(e),
+            Err(e) if !matches!(code, 129 | 130 | 143) => Err(e),
             _ => Ok(code),
         }
     });

@@ -282,7 +282,7 @@ pub fn execute(
     });
     match problem {
         // An interruption's code wins; otherwise jobrun's own failure does.
-        Some(e) if !matches!(exit_code, 130 | 143) => Err(e),
+        Some(e) if !matches!(exit_code, 129 | 130 | 143) => Err(e),
         _ => Ok(result),
     }
 }

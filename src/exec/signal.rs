@@ -1,7 +1,9 @@
-//! SIGINT/SIGTERM to jobrun become cancel reasons; nothing else happens in
-//! the signal handler itself (signal-hook's self-pipe does the waking).
+//! SIGINT/SIGTERM/SIGHUP to jobrun become cancel reasons; nothing else
+//! happens in the signal handler itself (signal-hook's self-pipe does the
+//! waking). Units run in process groups of their own, so a closed terminal's
+//! SIGHUP reaches only jobrun, which must pass the stop on.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::outcome::CancelReason;
@@ -13,7 +15,7 @@ pub struct SignalListener {
 impl SignalListener {
     pub fn install() -> std::io::Result<Self> {
         Ok(SignalListener {
-            signals: Signals::new([SIGINT, SIGTERM])?,
+            signals: Signals::new([SIGINT, SIGTERM, SIGHUP])?,
         })
     }
 
@@ -34,6 +36,7 @@ pub fn reason_for(sig: i32, current: Option<CancelReason>) -> CancelReason {
     match sig {
         SIGINT if current >= Some(CancelReason::Sigint) => CancelReason::SecondSigint,
         SIGINT => CancelReason::Sigint,
+        SIGHUP => CancelReason::Sighup,
         _ => CancelReason::Sigterm,
     }
 }
@@ -54,5 +57,10 @@ mod tests {
             CancelReason::SecondSigint
         );
         assert_eq!(reason_for(SIGTERM, None), CancelReason::Sigterm);
+        assert_eq!(reason_for(SIGHUP, None), CancelReason::Sighup);
+        assert_eq!(
+            reason_for(SIGTERM, Some(CancelReason::Sighup)),
+            CancelReason::Sigterm
+        );
     }
 }

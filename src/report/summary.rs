@@ -50,6 +50,7 @@ pub fn write_summary(
             CancelReason::Internal => "stopped: jobrun could not go on (see the error above)",
             CancelReason::FailureAbort => "stopped after a failure (on_failure = \"abort\")",
             CancelReason::FailureKill => "stopped after a failure (on_failure = \"kill\")",
+            CancelReason::Sighup => "interrupted by SIGHUP (the terminal closed?)",
             CancelReason::Sigterm => "interrupted by SIGTERM",
             CancelReason::Sigint | CancelReason::SecondSigint => "interrupted by SIGINT",
         };

@@ -290,6 +290,13 @@ fn sigterm_stops_the_run_with_143_and_no_survivors() {
     signal_stops_the_run(SIGTERM, 143);
 }
 
+/// A closed terminal or a dropped SSH session: the units' groups do not get
+/// the hangup, so jobrun must stop them.
+#[test]
+fn sighup_stops_the_run_with_129_and_no_survivors() {
+    signal_stops_the_run(SIGHUP, 129);
+}
+
 fn signal_stops_the_run(sig: i32, code: i32) {
     let job = Job::new(indoc! {r#"
         [job]
@@ -349,6 +356,7 @@ fn a_command_that_cannot_start_is_a_failed_unit() {
     assert!(err.contains("1 ok, 2 failed"), "{err}");
 }
 
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
