@@ -6,6 +6,10 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// The most units that run at once: each takes a thread and a process,
+/// and past a few thousand the machine, not the work, is the limit.
+pub const MAX_WORKERS: usize = 4096;
+
 /// `workers = 8 | "auto" | "50%"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Workers {
@@ -25,6 +29,7 @@ impl Workers {
             Workers::Auto => cpus.max(1),
             Workers::Percent(p) => ((cpus as u64 * u64::from(p)) / 100).max(1) as usize,
         }
+        .min(MAX_WORKERS)
     }
 }
 
@@ -45,12 +50,21 @@ impl FromStr for Workers {
             };
         }
         match s.parse::<usize>() {
+            Ok(n) if n > MAX_WORKERS => Err(too_many(s)),
             Ok(n) if n >= 1 => Ok(Workers::Count(n)),
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(too_many(s)),
             _ => Err(format!(
                 "invalid workers `{s}`: expected an integer >= 1, `auto` or a percentage like `50%`"
             )),
         }
     }
+}
+
+fn too_many(s: &str) -> String {
+    format!(
+        "invalid workers `{s}`: at most {MAX_WORKERS} units run at once on one machine; \
+         to go wider, split the job with `--shard K/N`"
+    )
 }
 
 impl fmt::Display for Workers {
@@ -66,6 +80,9 @@ impl fmt::Display for Workers {
 impl<'de> Deserialize<'de> for Workers {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match super::IntOrString::deserialize(d)? {
+            super::IntOrString::Int(n) if n > MAX_WORKERS as i64 => {
+                Err(serde::de::Error::custom(too_many(&n.to_string())))
+            }
             super::IntOrString::Int(n) if n >= 1 => Ok(Workers::Count(n as usize)),
             super::IntOrString::Int(n) => Err(serde::de::Error::custom(format!(
                 "invalid workers `{n}`: expected an integer >= 1, `auto` or a percentage like `50%`"
@@ -107,7 +124,18 @@ mod tests {
             ("0%", None, 0),
             ("-1", None, 0),
             ("many", None, 0),
+            ("4096", Some(Workers::Count(4096)), 4096),
+            ("4097", None, 0),
+            ("100000000000000000000000", None, 0),
+            // A percentage resolves to at most the maximum.
+            ("1000000%", Some(Workers::Percent(1_000_000)), MAX_WORKERS),
         ];
+        assert!(
+            "5000"
+                .parse::<Workers>()
+                .unwrap_err()
+                .contains("at most 4096")
+        );
         for (input, want, on_two_cpus) in cases {
             let got = input.parse::<Workers>().ok();
             assert_eq!(got, want, "{input}");
