@@ -626,7 +626,7 @@ impl Shared<'_> {
             let cancel = st.cancel;
             if let Some(r) = st.running[w].as_mut() {
                 r.pgid = pgid;
-                r.deadline = timeout.map(|t| Instant::now() + t);
+                r.deadline = timeout.and_then(|t| Instant::now().checked_add(t));
                 r.term_at = None;
                 r.killed = false;
                 r.cause = None;

@@ -7,6 +7,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// Far beyond any real wait, and far below where adding it to a clock
+/// reading would overflow.
+const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A duration written the humantime way: `500ms`, `1s`, `10m`, `1h 30m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DurationValue(pub Duration);
@@ -15,11 +19,15 @@ impl FromStr for DurationValue {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        humantime::parse_duration(s.trim())
-            .map(DurationValue)
-            .map_err(|e| {
-                format!("invalid duration `{s}`: {e}; write it like `500ms`, `30s` or `10m`")
-            })
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
+            format!("invalid duration `{s}`: {e}; write it like `500ms`, `30s` or `10m`")
+        })?;
+        if d > MAX {
+            return Err(format!(
+                "invalid duration `{s}`: at most 100 years; leave `timeout` out for no limit"
+            ));
+        }
+        Ok(DurationValue(d))
     }
 }
 
@@ -68,6 +76,9 @@ mod tests {
             ("10m", Some(600_000)),
             ("1h 30m", Some(5_400_000)),
             ("5", None),
+            ("100years", None),
+            ("300000000000years", None),
+            ("36500d", Some(3_153_600_000_000)),
             ("soon", None),
             ("", None),
         ];

@@ -383,7 +383,8 @@ fn range_values(
         ))
         .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
     }
-    if end - start > 10_000_000 {
+    // i128: the width of [i64::MIN, i64::MAX] does not fit an i64.
+    if i128::from(end) - i128::from(start) > 10_000_000 {
         return Err(err(format!(
             "`matrix.{key}.range` has more than 10,000,000 values"
         )));
