@@ -45,13 +45,13 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Check(input) => {
             let (plan, selected) = load_plan(&input)?;
-            println!(
-                "{}: ok ({} units in {} tasks)",
+            let text = format!(
+                "{}: ok ({} units in {} tasks)\n",
                 input.file.display(),
                 selected.iter().filter(|&&s| s).count(),
                 plan.tasks.len()
             );
-            Ok(0)
+            write_stdout(text.as_bytes())
         }
         Command::Slurm(args) => {
             let (plan, selected) = load_plan(&args.input.plan_input())?;
@@ -62,17 +62,30 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             crate::engine::k8s::k8s(&args, &plan, &selected)
         }
         Command::Schema { which } => {
-            match which {
-                SchemaKind::Manifest => println!("{}", schema()),
-                SchemaKind::Events => println!("{}", report::events::schema()),
-            }
-            Ok(0)
+            let mut text = match which {
+                SchemaKind::Manifest => schema(),
+                SchemaKind::Events => report::events::schema(),
+            };
+            text.push('\n');
+            write_stdout(text.as_bytes())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "jobrun", &mut std::io::stdout());
-            Ok(0)
+            // Into a buffer: clap_complete panics on a failed write.
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "jobrun", &mut buf);
+            write_stdout(&buf)
         }
     }
+}
+
+/// What the user asked for, on stdout. A closed pipe (`| head`) ends
+/// quietly in `main`; any other failure (`>/dev/full`) is an error.
+fn write_stdout(bytes: &[u8]) -> Result<i32, Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write to stdout", e))?;
+    Ok(0)
 }
 
 /// The manifest's JSON Schema (draft-07, what editors and SchemaStore use).

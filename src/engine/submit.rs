@@ -81,7 +81,8 @@ pub fn slurm(args: &SlurmArgs, plan: &Plan, selected: &[bool]) -> Result<i32, Er
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "jobrun slurm: submitted array job {id}: {n} shards of `{}` ({sizes_text} units); output in {}",
         plan.job.name,
         dir.display()
@@ -158,7 +159,10 @@ fn wait(id: &str, signal: &AtomicUsize) -> Result<Option<usize>, Error> {
     loop {
         let sig = signal.load(Ordering::Acquire);
         if sig != 0 && cancelled.is_none() {
-            eprintln!("jobrun slurm: interrupted; cancelling array job {id}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "jobrun slurm: interrupted; cancelling array job {id}"
+            );
             let _ = Command::new("scancel").arg(id).status();
             cancelled = Some((sig, Instant::now()));
         }
@@ -175,7 +179,8 @@ fn wait(id: &str, signal: &AtomicUsize) -> Result<Option<usize>, Error> {
                     let running = states.iter().filter(|s| *s == "R").count();
                     let pending = states.iter().filter(|s| *s == "PD").count();
                     // Pending tasks share one line (`ID_[3-9%2]`): say only that some wait.
-                    eprintln!(
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "jobrun slurm: array job {id}: {running} shards running{} ({}s)",
                         if pending > 0 { ", more pending" } else { "" },
                         start.elapsed().as_secs()

@@ -57,6 +57,8 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     pending: BTreeMap<u32, Finished>,
     order: Vec<u32>,
     next: usize,
+    out_closed: bool,
+    err_closed: bool,
 }
 
 impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
@@ -77,6 +79,8 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             pending: BTreeMap::new(),
             order: Vec::new(),
             next: 0,
+            out_closed: false,
+            err_closed: false,
         }
     }
 
@@ -125,7 +129,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 self.running,
                 fmt_duration(self.started.elapsed())
             );
-            self.err.write_all(line.as_bytes())?;
+            self.emit_err(line.as_bytes())?;
         }
         Ok(())
     }
@@ -342,21 +346,31 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         self.emit_out(&block)
     }
 
+    /// jobrun's own lines. A stream that fails (closed pipe, gone terminal)
+    /// is dropped on its own: unit output piped into `head` must not take
+    /// the failure lines and the summary on stderr with it.
     fn emit_err(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.is_empty() {
+        if bytes.is_empty() || self.err_closed {
             return Ok(());
         }
-        match &self.bar {
+        let r = match &self.bar {
             Some(bar) => bar.suspend(|| self.err.write_all(bytes).and_then(|()| self.err.flush())),
             None => self.err.write_all(bytes),
-        }
+        };
+        self.err_closed = r.is_err();
+        Ok(())
     }
 
     fn emit_out(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &self.bar {
+        if self.out_closed {
+            return Ok(());
+        }
+        let r = match &self.bar {
             Some(bar) => bar.suspend(|| self.out.write_all(bytes).and_then(|()| self.out.flush())),
             None => self.out.write_all(bytes).and_then(|()| self.out.flush()),
-        }
+        };
+        self.out_closed = r.is_err();
+        Ok(())
     }
 
     fn note_duration(&mut self, d: Duration, id: &str) {

@@ -726,3 +726,75 @@ fn events_to_a_closed_pipe_keep_the_runs_exit_code() {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn printing_commands_end_quietly_on_a_closed_pipe_and_fail_cleanly_on_a_full_disk() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        run = ["true"]
+    "#});
+    for args in [
+        &["schema"][..],
+        &["schema", "events"],
+        &["completions", "bash"],
+        &["check", "job.toml"],
+    ] {
+        // stdout is a pipe whose read end is already closed.
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("jobrun"));
+        c.current_dir(job.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+            .current_dir(job.path())
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot write to stdout"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_keeps_the_failure_lines_and_summary_on_stderr() {
+    // `jobrun job.toml 2>log | head -1`: only unit output is cut short.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 1
+        output = "all"
+        on_failure = "continue"
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2, 3, 4, 5]
+        shell = "echo out-{i}; test {i} -ne 3"
+    "#});
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+        .current_dir(job.path())
+        .args(["--progress", "plain", "job.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("FAIL t[i=3]"), "{err}");
+    assert!(err.contains("4 ok, 1 failed"), "{err}");
+}
