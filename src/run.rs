@@ -140,8 +140,30 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         );
         return Ok(0);
     }
+    // Shards running at once on one file system each keep their own journal
+    // (and lock); every run reads all of them.
+    let shard = shard_of(&args.input)?;
+    let journal_name = match shard {
+        Some(s) => format!("{}.shard-{}-of-{}.journal", plan.job.name, s.index, s.total),
+        None => format!("{}.journal", plan.job.name),
+    };
+    // Past a file-size limit a write must fail with an error we report, not
+    // kill jobrun (a handler, unlike SIG_IGN, is not inherited by units).
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    );
+    // Lock first, then read: no other run appends while we decide what is done.
+    let mut journal = Journal::open(
+        &plan.job.state_dir,
+        &plan.job.name,
+        &journal_name,
+        shard.map(|s| s.total),
+    )?;
     let report_opts = options::report(args, &plan);
-    // Report files are opened before anything runs: a bad path fails fast.
+    // Report files are opened before anything runs (a bad path fails fast),
+    // and after the lock: a run refused as a duplicate must not truncate
+    // the running one's reports.
     let mut events = match &args.events {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(EventWriter::new(
@@ -164,26 +186,6 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         )),
     };
     let mut junit = junit_file.as_ref().map(|_| JunitCollector::default());
-    // Shards running at once on one file system each keep their own journal
-    // (and lock); every run reads all of them.
-    let shard = shard_of(&args.input)?;
-    let journal_name = match shard {
-        Some(s) => format!("{}.shard-{}-of-{}.journal", plan.job.name, s.index, s.total),
-        None => format!("{}.journal", plan.job.name),
-    };
-    // Past a file-size limit a write must fail with an error we report, not
-    // kill jobrun (a handler, unlike SIG_IGN, is not inherited by units).
-    let _ = signal_hook::flag::register(
-        signal_hook::consts::SIGXFSZ,
-        Arc::new(AtomicBool::new(false)),
-    );
-    // Lock first, then read: no other run appends while we decide what is done.
-    let mut journal = Journal::open(
-        &plan.job.state_dir,
-        &plan.job.name,
-        &journal_name,
-        shard.map(|s| s.total),
-    )?;
     // With the lock held no other run of this job is alive: whatever still
     // carries this journal's marker was orphaned by a run that was killed.
     let marker = journal

@@ -265,7 +265,7 @@ fn a_second_concurrent_run_is_refused() {
     "#});
     let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
         .current_dir(job.path())
-        .arg("job.toml")
+        .args(["--events", "ev.jsonl", "job.toml"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -275,7 +275,7 @@ fn a_second_concurrent_run_is_refused() {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    let out = job.run(&[]);
+    let out = job.run(&["--events", "ev.jsonl", "--junit", "ev.jsonl"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("is already running"),
@@ -293,6 +293,12 @@ fn a_second_concurrent_run_is_refused() {
     assert!(!job.path().join("go").exists());
     job.file("go", "");
     assert_eq!(first.wait().expect("wait").code(), Some(0));
+    // The refused runs left the first run's report alone.
+    let events = job.read("ev.jsonl");
+    assert!(events.starts_with("{\"event\":\"job_started\""), "{events}");
+    for line in events.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("whole JSON lines");
+    }
     // The lock died with the first run: no stale lock to delete.
     assert_eq!(job.run(&[]).status.code(), Some(0));
 }
