@@ -792,6 +792,10 @@ impl Shared<'_> {
         if reason.terminates() {
             let now = Instant::now();
             for r in st.running.iter_mut().flatten() {
+                if r.pgid > 0 && r.cause.is_none() && process::has_exited(r.pgid) {
+                    // It ended on its own a moment ago: its exit decides.
+                    continue;
+                }
                 if r.cause.is_none() {
                     r.cause = Some(KillCause::Cancel);
                 }
@@ -827,7 +831,9 @@ impl Shared<'_> {
                 if r.term_at.is_none()
                     && let Some(dl) = r.deadline
                 {
-                    if now >= dl {
+                    if now >= dl && process::has_exited(r.pgid) {
+                        // Ended just in time; its worker records it.
+                    } else if now >= dl {
                         process::kill_group(r.pgid, libc::SIGTERM);
                         r.term_at = Some(now);
                         r.cause.get_or_insert(KillCause::Timeout);
