@@ -353,7 +353,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         if bytes.is_empty() || self.err_closed {
             return Ok(());
         }
-        let r = match &self.bar {
+        let r = match &mut self.bar {
             Some(bar) => bar.suspend(|| self.err.write_all(bytes).and_then(|()| self.err.flush())),
             None => self.err.write_all(bytes),
         };
@@ -365,7 +365,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         if self.out_closed {
             return Ok(());
         }
-        let r = match &self.bar {
+        let r = match &mut self.bar {
             Some(bar) => bar.suspend(|| self.out.write_all(bytes).and_then(|()| self.out.flush())),
             None => self.out.write_all(bytes).and_then(|()| self.out.flush()),
         };

@@ -14,10 +14,15 @@ use crate::plan::Plan;
 
 const SHOWN_RUNNING: usize = 6;
 
-pub struct Progress {
+struct Bars {
     multi: MultiProgress,
     bar: ProgressBar,
     running_line: ProgressBar,
+}
+
+pub struct Progress {
+    /// None once the terminal is gone (see `guarded`).
+    bars: Option<Bars>,
     running: BTreeMap<u32, Instant>,
     ok: u64,
     failed: u64,
@@ -45,10 +50,12 @@ impl Progress {
             ProgressStyle::with_template("     {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        let p = Progress {
-            multi,
-            bar,
-            running_line,
+        let mut p = Progress {
+            bars: Some(Bars {
+                multi,
+                bar,
+                running_line,
+            }),
             running: BTreeMap::new(),
             ok: 0,
             failed: 0,
@@ -75,17 +82,34 @@ impl Progress {
                 }
                 // Only the position moves per unit; text is rebuilt on `tick`
                 // (5 times a second), so the bar costs nothing per unit.
-                self.bar.inc(1);
+                self.guarded(|b| b.bar.inc(1));
             }
             _ => {}
         }
     }
 
-    fn update_counts(&self) {
-        self.bar.set_message(format!(
+    fn update_counts(&mut self) {
+        let text = format!(
             "ok {}  failed {}  skipped {}",
             self.ok, self.failed, self.skipped
-        ));
+        );
+        self.guarded(|b| b.bar.set_message(text));
+    }
+
+    /// Run `f` on the bars. indicatif panics when the terminal has gone
+    /// away under it (`MultiProgress::suspend` unwraps a write that fails
+    /// with EIO after a hangup), which would take jobrun down before it has
+    /// stopped its units and written its reports: the bars are then dropped
+    /// for good (forgotten, as their poisoned locks would panic again).
+    fn guarded<R>(&mut self, f: impl FnOnce(&Bars) -> R) -> Option<R> {
+        let bars = self.bars.as_ref()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(bars))) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                std::mem::forget(self.bars.take());
+                None
+            }
+        }
     }
 
     /// Refresh the counts and the running units' elapsed times.
@@ -107,19 +131,27 @@ impl Progress {
         let budget = self
             .columns
             .map_or(usize::MAX, |c| (c as usize).saturating_sub(6));
-        self.running_line
-            .set_message(running_text(&parts, self.running.len(), budget));
+        let text = running_text(&parts, self.running.len(), budget);
+        self.guarded(|b| b.running_line.set_message(text));
     }
 
-    /// Print above the bar.
-    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.multi.suspend(f)
+    /// Print above the bar (or just print, once the bar is gone).
+    pub fn suspend<R>(&mut self, mut f: impl FnMut() -> R) -> R {
+        let mut out = None;
+        self.guarded(|b| b.multi.suspend(|| out = Some(f())));
+        match out {
+            Some(r) => r,
+            // The bar failed before `f` ran.
+            None => f(),
+        }
     }
 
-    pub fn finish(self) {
-        self.running_line.finish_and_clear();
-        self.bar.finish_and_clear();
-        let _ = self.multi.clear();
+    pub fn finish(mut self) {
+        self.guarded(|b| {
+            b.running_line.finish_and_clear();
+            b.bar.finish_and_clear();
+            let _ = b.multi.clear();
+        });
     }
 }
 

@@ -329,6 +329,71 @@ fn signal_stops_the_run(sig: i32, code: i32) {
     assert_eq!(alive(&pids), Vec::<i32>::new());
 }
 
+/// The real thing: the terminal jobrun draws its bar on goes away (`script`
+/// gives it a pseudo-terminal; killing `script` closes it). jobrun must stop
+/// the units, finish its reports and exit 129, with the bar's writes failing.
+#[test]
+fn a_closed_terminal_stops_the_run_and_the_reports_are_complete() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+        return;
+    }
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 2
+        kill_grace = "1s"
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2, 3, 4]
+        shell = "sh -c 'echo $$ > {i}.pid; exec sleep 100' & wait"
+    "#});
+    let bin = assert_cmd::cargo::cargo_bin("jobrun");
+    let cmd = format!(
+        "exec '{}' --progress bar --events ev.jsonl job.toml",
+        bin.display()
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .current_dir(job.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn script");
+    for _ in 0..200 {
+        if pids_in(job.path()).len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(pids_in(job.path()).len(), 2, "two units started");
+    // SIGKILL: `script` cannot pass anything on; the kernel hangs up the terminal.
+    let _ = script.kill();
+    let _ = script.wait();
+    let events = job.path().join("ev.jsonl");
+    let mut last = String::new();
+    for _ in 0..400 {
+        last = std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        if last.contains("job_finished") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(last.contains("\"exit_code\":129"), "{last}");
+    let pids = pids_in(job.path());
+    assert_eq!(pids.len(), 2, "nothing new started: {pids:?}");
+    assert_eq!(alive(&pids), Vec::<i32>::new());
+}
+
 #[test]
 fn a_command_that_cannot_start_is_a_failed_unit() {
     let job = Job::new(indoc! {r#"
