@@ -4,6 +4,7 @@
 //! Invariant: combinations come out in matrix order (declared keys, the last
 //! varying fastest), then the combinations includes add, in include order.
 
+use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -430,6 +431,11 @@ fn glob_values(
     Ok(values)
 }
 
+/// A `lines` value longer than this is not a value but a wrong file.
+const MAX_LINE_BYTES: usize = 1 << 20;
+/// As for every value source (see `range`).
+const MAX_VALUES: usize = 10_000_000;
+
 fn lines_values(
     scope: &Scope<'_>,
     key: &str,
@@ -440,7 +446,7 @@ fn lines_values(
     let t = (scope.parse)(file, span.clone(), "lines")?;
     let rendered = t.render(scope.lookup, false);
     let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         Diagnostic::new(format!(
             "cannot read the lines file `{}` of `matrix.{key}`: {}",
             String::from_utf8_lossy(&rendered),
@@ -449,13 +455,44 @@ fn lines_values(
         .at(scope.source, span.clone())
         .label(format!("looked in `{}`", scope.job_dir.display()))
         .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
-    })?;
-    let values: Vec<Value> = bytes
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-        .map(Value::new)
-        .collect();
+    };
+    let too_much = |what: String| {
+        Diagnostic::new(format!(
+            "the lines file `{}` of `matrix.{key}` {what}",
+            String::from_utf8_lossy(&rendered)
+        ))
+        .at(scope.source, span.clone())
+    };
+    // Streamed with bounds: a pipe (`<(find ...)`) works, and `/dev/zero`
+    // is an error rather than all of memory.
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
+    let mut values: Vec<Value> = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(cannot_read)?;
+        if n == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if n > MAX_LINE_BYTES {
+            return Err(too_much(format!(
+                "has a line longer than {} MiB (line {})",
+                MAX_LINE_BYTES >> 20,
+                values.len() + 1
+            )));
+        }
+        let l = line.strip_suffix(b"\r").unwrap_or(&line);
+        if !l.is_empty() {
+            if values.len() >= MAX_VALUES {
+                return Err(too_much("has more than 10,000,000 lines".into()));
+            }
+            values.push(Value::new(l));
+        }
+    }
     if values.is_empty() && !allow_empty {
         return Err(Diagnostic::new(format!(
             "the lines file `{}` of `matrix.{key}` has no non-empty line",
