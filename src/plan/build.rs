@@ -312,6 +312,43 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             );
         }
 
+        if let Some(&code) = task
+            .ok_codes
+            .iter()
+            .flatten()
+            .find(|c| !(0..=255).contains(*c))
+        {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: exit code `{code}` in `ok_codes` can never happen"
+            ))
+            .at(src, task.name.span())
+            .help("exit codes are 0 to 255 (a process killed by a signal has none)")
+            .into());
+        }
+        if task
+            .timeout
+            .or(m.job.timeout)
+            .is_some_and(|t| t.0.is_zero())
+        {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: `timeout` is 0, so every attempt would time out at once"
+            ))
+            .at(src, task.name.span())
+            .help("give a real limit, like \"10m\", or leave `timeout` out for none")
+            .into());
+        }
+        if let Some(run) = &task.run
+            && let Some(first) = run.get_ref().first()
+            && first.get_ref().is_empty()
+        {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: the program in `run` is an empty string"
+            ))
+            .at(src, first.span())
+            .help("the first element of `run` names the program, like \"convert\"")
+            .into());
+        }
+
         // Keys only some includes set must be set for every unit whose templates use them.
         check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
 
