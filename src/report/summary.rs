@@ -63,31 +63,42 @@ pub fn write_summary(
             .collect();
         writeln!(out, "  slowest: {}", s.join(", "))?;
     }
-    if !failures.is_empty() {
-        writeln!(out, "  failed (first = root cause):")?;
-        for f in failures.iter().take(MAX_LISTED) {
-            write!(out, "    {}  {}", f.id, f.outcome)?;
-            if let Some(end) = &f.end {
-                write!(out, ", {end}")?;
-            }
-            if f.attempts > 1 {
-                write!(out, ", {} attempts", f.attempts)?;
-            }
-            if f.allowed {
-                write!(out, " (allowed)")?;
-            }
-            if let Some(log) = &f.log {
-                write!(out, "  log: {}", log.display())?;
-            }
-            writeln!(out)?;
+    // Units jobrun itself stopped (kill policy, an interrupt) are listed on
+    // their own: they are consequences, never the root cause.
+    let (killed, failed): (Vec<&FailureLine>, Vec<&FailureLine>) =
+        failures.iter().partition(|f| f.outcome == Outcome::Killed);
+    write_failures(out, "failed (first = root cause)", &failed)?;
+    write_failures(out, "killed by jobrun", &killed)?;
+    Ok(())
+}
+
+fn write_failures(out: &mut impl Write, title: &str, list: &[&FailureLine]) -> io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  {title}:")?;
+    for f in list.iter().take(MAX_LISTED) {
+        write!(out, "    {}  {}", f.id, f.outcome)?;
+        if let Some(end) = &f.end {
+            write!(out, ", {end}")?;
         }
-        if failures.len() > MAX_LISTED {
-            writeln!(
-                out,
-                "    ... and {} more (see the log folder)",
-                failures.len() - MAX_LISTED
-            )?;
+        if f.attempts > 1 {
+            write!(out, ", {} attempts", f.attempts)?;
         }
+        if f.allowed {
+            write!(out, " (allowed)")?;
+        }
+        if let Some(log) = &f.log {
+            write!(out, "  log: {}", log.display())?;
+        }
+        writeln!(out)?;
+    }
+    if list.len() > MAX_LISTED {
+        writeln!(
+            out,
+            "    ... and {} more (see the log folder)",
+            list.len() - MAX_LISTED
+        )?;
     }
     Ok(())
 }
@@ -142,6 +153,35 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "jobrun: 3 units in 1.50s: 1 ok, 1 failed, 1 skipped\n  failed (first = root cause):\n    t[x=1]  failed, exit code 3\n"
+        );
+    }
+
+    #[test]
+    fn units_jobrun_killed_are_not_listed_as_the_root_cause() {
+        let mut c = Counts::default();
+        c.add(Outcome::Killed);
+        c.add(Outcome::Failed);
+        let line = |id: &str, outcome, end| FailureLine {
+            id: id.into(),
+            outcome,
+            end: Some(end),
+            attempts: 1,
+            log: None,
+            allowed: false,
+        };
+        let f = [
+            line("sib", Outcome::Killed, AttemptEnd::Signaled(15)),
+            line("bad", Outcome::Failed, AttemptEnd::Exited(1)),
+        ];
+        let mut out = Vec::new();
+        let kill = Some(CancelReason::FailureKill);
+        write_summary(&mut out, &c, Duration::ZERO, kill, &f, &[]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "  failed (first = root cause):\n    bad  failed, exit code 1\n  killed by jobrun:\n    sib  killed, signal SIGTERM\n"
+            ),
+            "{text}"
         );
     }
 }
