@@ -136,7 +136,9 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
 
     /// When `tick` wants to run next.
     pub fn tick_every(&self) -> Duration {
-        if self.bar.is_some() {
+        // The bar appears with the first event, after the first tick is
+        // scheduled: go by the display, or its counts lag a whole second.
+        if self.bar.is_some() || self.opts.display == Display::Bar {
             Duration::from_millis(200)
         } else {
             Duration::from_secs(1)

@@ -43,6 +43,17 @@ impl Progress {
                 .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let _ = write!(w, "{}/s", fmt_rate(s.per_sec()));
                 })
+                // Before the first unit ends there is no rate to go by.
+                .with_key(
+                    "eta_or_unknown",
+                    |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = if s.pos() == 0 {
+                            write!(w, "?")
+                        } else {
+                            write!(w, "{:#}", indicatif::HumanDuration(s.eta()))
+                        };
+                    },
+                )
                 .progress_chars("=> "),
         );
         let running_line = multi.add(ProgressBar::new_spinner());
@@ -188,7 +199,7 @@ fn running_text(parts: &[String], total: usize, budget: usize) -> String {
 fn bar_template(cols: Option<u16>) -> &'static str {
     match cols {
         Some(c) if c < 90 => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}",
-        _ => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta}",
+        _ => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta_or_unknown}",
     }
 }
 
