@@ -14,7 +14,7 @@ use super::summary::{FailureLine, fmt_duration, write_summary};
 use super::tail::read_tail;
 use crate::event::{Event, Finished};
 use crate::manifest::OutputMode;
-use crate::outcome::{Counts, Outcome};
+use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
 
 const TAIL_BYTES: u64 = 64 * 1024;
@@ -59,6 +59,9 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     next: usize,
     out_closed: bool,
     err_closed: bool,
+    /// What the "stopping" line already said, so escalations add only news.
+    said_stopping: bool,
+    said_terminating: bool,
 }
 
 impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
@@ -81,6 +84,8 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             next: 0,
             out_closed: false,
             err_closed: false,
+            said_stopping: false,
+            said_terminating: false,
         }
     }
 
@@ -205,12 +210,24 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 self.emit_out(&l)?;
             }
             Event::Cancelling { reason, .. } if self.opts.verbosity != Verbosity::Quiet => {
-                let msg = if reason.terminates() {
-                    "stopping: no new units start; running units are terminated"
+                let done = self.counts.total() >= self.selected;
+                let msg = if done {
+                    // Nothing is left to stop: the summary says why it ended.
+                    None
+                } else if *reason == CancelReason::SecondSigint {
+                    Some("second SIGINT: running units are killed now")
+                } else if reason.terminates() && !self.said_terminating {
+                    Some("stopping: no new units start; running units are terminated")
+                } else if !self.said_stopping {
+                    Some("stopping: no new units start; running units finish")
                 } else {
-                    "stopping: no new units start; running units finish"
+                    None
                 };
-                writeln!(w, "jobrun: {msg}")?;
+                if let Some(msg) = msg {
+                    self.said_stopping = true;
+                    self.said_terminating |= reason.terminates();
+                    writeln!(w, "jobrun: {msg}")?;
+                }
             }
             Event::UnitFinished(f) => self.finished(f, w)?,
             Event::JobFinished {

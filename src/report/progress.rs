@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn narrow_terminals_drop_rate_and_eta() {
         assert!(bar_template(Some(50)).ends_with("{msg}"));
-        assert!(bar_template(Some(120)).contains("ETA {eta}"));
+        assert!(bar_template(Some(120)).contains("ETA {eta_or_unknown}"));
         assert!(bar_template(None).contains("{rate}"));
     }
 
