@@ -45,11 +45,13 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Check(input) => {
             let (plan, selected) = load_plan(&input)?;
+            let units = selected.iter().filter(|&&s| s).count();
+            let tasks = plan.tasks.len();
             let text = format!(
-                "{}: ok ({} units in {} tasks)\n",
+                "{}: ok ({units} unit{} in {tasks} task{})\n",
                 input.file.display(),
-                selected.iter().filter(|&&s| s).count(),
-                plan.tasks.len()
+                if units == 1 { "" } else { "s" },
+                if tasks == 1 { "" } else { "s" },
             );
             write_stdout(text.as_bytes())
         }

@@ -19,6 +19,11 @@ impl FromStr for DurationValue {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().starts_with('-') {
+            return Err(format!(
+                "invalid duration `{s}`: a duration cannot be negative"
+            ));
+        }
         let d = humantime::parse_duration(s.trim()).map_err(|e| {
             format!("invalid duration `{s}`: {e}; write it like `500ms`, `30s` or `10m`")
         })?;

@@ -61,9 +61,15 @@ pub fn parse(path: PathBuf, text: String) -> Result<Loaded, Error> {
 fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
     let raw = e.message().trim();
     let span = e.span();
-    let table = span
-        .as_ref()
-        .map(|s| enclosing_table(&source.text, s.start));
+    let table = span.as_ref().map(|s| {
+        let header = enclosing_table(&source.text, s.start);
+        // `job = { worker = 1 }` or `job.worker = 1`: the table is on the line.
+        match inline_table(&source.text, s.start) {
+            Some(t) if header == "the top level" => format!("[{t}]"),
+            Some(t) => format!("`{t}` of {header}"),
+            None => header,
+        }
+    });
     let mut diag = if let Some((field, expected)) = parse_unknown_field(raw) {
         let place = table.map(|t| format!(" in {t}")).unwrap_or_default();
         let mut d = Diagnostic::new(format!("unknown key `{field}`{place}"));
@@ -120,6 +126,20 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
             },
             None => message,
         });
+        let at = span
+            .as_ref()
+            .and_then(|s| source.text.get(s.clone()))
+            .unwrap_or("");
+        if raw == "duplicate key" && !at.is_empty() {
+            d = Diagnostic::new(format!("duplicate key `{}`", at.trim_matches('"')))
+                .help("a key may be set once per table: remove or merge one of them");
+        }
+        if raw.contains("cannot recurse further") {
+            d = Diagnostic::new("the value is nested too deeply for a manifest");
+        }
+        if raw.contains("expected a sequence") && at.trim_start().starts_with("[task]") {
+            d = d.help("a task is written `[[task]]`, with double brackets: one table per task");
+        }
         if key.as_deref() == Some("run") && raw.contains("invalid type: string") {
             d = d.help(
                 "`run` is an argv array, like [\"echo\", \"hi\"]; for a command line, use `shell = \"...\"`",
@@ -196,6 +216,25 @@ fn enclosing_table(text: &str, offset: usize) -> String {
     "the top level".to_owned()
 }
 
+/// The table a key at `offset` sits in on its own line: `a` in `a = { k = 1 }`
+/// and in `a.k = 1` (dotted keys name their table before the last dot).
+fn inline_table(text: &str, offset: usize) -> Option<String> {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..end];
+    if let Some((key, rest)) = before.split_once('=')
+        && rest.trim_start().starts_with('{')
+    {
+        let key = key.trim().trim_matches('"');
+        return (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned());
+    }
+    let dotted = before.trim_start().strip_suffix('.')?;
+    (!dotted.is_empty() && !dotted.contains(['=', '['])).then(|| dotted.to_owned())
+}
+
 /// The bare key on the line of `offset`, as in `key = value`.
 fn key_before(text: &str, offset: usize) -> Option<String> {
     let mut end = offset.min(text.len());
@@ -238,6 +277,22 @@ mod tests {
     fn bad_choice_suggests() {
         let e = err("[job]\non_failure = \"abrot\"\n");
         assert!(e.contains("did you mean `abort`?"), "{e}");
+    }
+
+    #[test]
+    fn inline_and_dotted_tables_are_named() {
+        let e = err("job = { worker = 1 }\n");
+        assert!(e.contains("unknown key `worker` in [job]"), "{e}");
+        let e = err("job.worker = 1\n");
+        assert!(e.contains("unknown key `worker` in [job]"), "{e}");
+    }
+
+    #[test]
+    fn single_bracket_task_and_duplicate_keys_get_hints() {
+        let e = err("[task]\nname = \"t\"\nrun = [\"true\"]\n");
+        assert!(e.contains("`[[task]]`, with double brackets"), "{e}");
+        let e = err("[job]\nworkers = 1\nworkers = 2\n");
+        assert!(e.contains("duplicate key `workers`"), "{e}");
     }
 
     #[test]

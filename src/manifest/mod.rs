@@ -36,6 +36,17 @@ impl<'de> serde::Deserialize<'de> for IntOrString {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IntOrString, E> {
                 Ok(IntOrString::Int(i64::try_from(v).unwrap_or(i64::MAX)))
             }
+            // Past i64 no key of ours has a meaning for the number.
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<IntOrString, E> {
+                i64::try_from(v)
+                    .map(IntOrString::Int)
+                    .map_err(|_| E::custom(format!("invalid number `{v}`: far too large")))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<IntOrString, E> {
+                i64::try_from(v)
+                    .map(IntOrString::Int)
+                    .map_err(|_| E::custom(format!("invalid number `{v}`: far too large")))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IntOrString, E> {
                 Ok(IntOrString::Str(v.to_owned()))
             }
