@@ -589,6 +589,17 @@ mod tests {
             ),
             (r#"matrix.f = { glob = "./in/?.png" }"#, &["f=in/c.png"]),
             (
+                // A final `**`: everything below, files and folders.
+                r#"matrix.f = { glob = "in/sub/**" }"#,
+                &["f=in/sub/d.jpg", "f=in/sub/deeper", "f=in/sub/deeper/e.jpg"],
+            ),
+            // A trailing `/`: folders only.
+            (r#"matrix.f = { glob = "in/*/" }"#, &["f=in/sub"]),
+            (
+                r#"matrix.f = { glob = "in/a.jpg/", allow_empty = true }"#,
+                &[],
+            ),
+            (
                 r#"matrix.f = { glob = "in/*.gif", allow_empty = true }"#,
                 &[],
             ),

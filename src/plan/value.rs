@@ -108,13 +108,22 @@ impl Accessor {
             Accessor::Ext => path.extension().map_or(b"", |n| n.as_bytes()),
             Accessor::Dir => match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.as_os_str().as_bytes(),
+                // The root is its own folder.
+                None if path.has_root() => b"/",
                 _ => b".",
             },
             Accessor::NoExt => match path.extension() {
-                // The extension is a suffix of the bytes after a final `.`.
                 Some(ext) => {
-                    let trimmed = v.strip_suffix(b"/").unwrap_or(v);
-                    &trimmed[..trimmed.len() - ext.len() - 1]
+                    // Path normalizes `a.gz/` and `a.gz/.` to `a.gz`; so do we.
+                    let mut t = v;
+                    while let Some(x) = t.strip_suffix(b"/").or_else(|| t.strip_suffix(b"/.")) {
+                        t = x;
+                    }
+                    let e = ext.as_bytes();
+                    match t.strip_suffix(e).and_then(|x| x.strip_suffix(b".")) {
+                        Some(x) => x,
+                        None => v,
+                    }
                 }
                 None => v,
             },
@@ -153,6 +162,9 @@ mod tests {
                 b"d/\xff\xfe",
             ),
             (b"64", b"64", b"64", b"", b".", b"64"),
+            (b"/", b"", b"", b"", b"/", b"/"),
+            (b"x.tar.gz/.", b"x.tar.gz", b"x.tar", b"gz", b".", b"x.tar"),
+            (b"d/a.gz/", b"a.gz", b"a", b"gz", b"d", b"d/a"),
         ];
         for (v, name, stem, ext, dir, noext) in cases {
             assert_eq!(Accessor::Name.apply(v), *name);

@@ -48,6 +48,17 @@ pub fn glob(base: &Path, pattern: &str) -> Result<Vec<Vec<u8>>, WalkError> {
     };
     let mut out = Vec::new();
     walk(&start, shown, &comps, &mut out)?;
+    // `d*/` matches folders only, as in a shell.
+    if pattern.ends_with('/') {
+        out.retain(|p| {
+            let p = Path::new(std::ffi::OsStr::from_bytes(p));
+            if absolute {
+                p.is_dir()
+            } else {
+                base.join(p).is_dir()
+            }
+        });
+    }
     out.sort();
     out.dedup();
     Ok(out)
@@ -136,6 +147,19 @@ fn walk(
                 } else if path.is_dir() {
                     walk(&path, join(&shown, &name), rest, out)?;
                 }
+            }
+        }
+        // A final `**` (`sub/**`) is everything below: files and folders.
+        Comp::Recursive if rest.is_empty() => {
+            for (name, path) in entries(dir)? {
+                if name.starts_with(b".") {
+                    continue;
+                }
+                let entry = join(&shown, &name);
+                if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                    walk(&path, entry.clone(), comps, out)?;
+                }
+                out.push(entry);
             }
         }
         Comp::Recursive => {
