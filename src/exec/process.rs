@@ -309,11 +309,20 @@ fn spawn_message(s: &Spawn<'_>, e: &io::Error) -> String {
             s.dir.display()
         );
     }
-    match e.kind() {
-        io::ErrorKind::NotFound => format!("cannot start `{shown}`: command not found"),
-        io::ErrorKind::PermissionDenied => {
-            format!("cannot start `{shown}`: permission denied (not executable?)")
-        }
+    // Only a path names a directory: a bare name was searched in PATH.
+    if s.shown.as_bytes().contains(&b'/') && s.program.is_dir() {
+        return format!("cannot start `{shown}`: it is a directory");
+    }
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::NotFound, _) => format!("cannot start `{shown}`: command not found"),
+        (io::ErrorKind::PermissionDenied, _) => format!(
+            "cannot start `{shown}`: permission denied (is it executable? `chmod +x` it, \
+             or run it through an interpreter)"
+        ),
+        (_, Some(libc::ENOEXEC)) => format!(
+            "cannot start `{shown}`: not a program the system can run (a script needs a \
+             `#!` first line, e.g. `#!/bin/sh`)"
+        ),
         _ => format!("cannot start `{shown}`: {e}"),
     }
 }

@@ -407,9 +407,23 @@ fn a_command_that_cannot_start_is_a_failed_unit() {
         dir = "nowhere"
         run = ["true"]
         [[task]]
+        name = "noshebang"
+        run = ["./script"]
+        [[task]]
+        name = "notexec"
+        run = ["./plain"]
+        [[task]]
+        name = "folder"
+        run = ["./sub"]
+        [[task]]
         name = "fine"
         run = ["true"]
     "#});
+    job.file("script", "echo hi\n")
+        .file("plain", "echo hi\n")
+        .file("sub/x", "");
+    let exec = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(job.path().join("script"), exec).expect("chmod");
     let out = job.run(&[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -418,7 +432,18 @@ fn a_command_that_cannot_start_is_a_failed_unit() {
         "{err}"
     );
     assert!(err.contains("does not exist"), "{err}");
-    assert!(err.contains("1 ok, 2 failed"), "{err}");
+    assert!(
+        err.contains(
+            "`./script`: not a program the system can run (a script needs a `#!` first line"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("`./plain`: permission denied (is it executable?"),
+        "{err}"
+    );
+    assert!(err.contains("`./sub`: it is a directory"), "{err}");
+    assert!(err.contains("1 ok, 5 failed"), "{err}");
 }
 
 const SIGHUP: i32 = 1;
