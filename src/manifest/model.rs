@@ -11,7 +11,7 @@ use super::{DurationValue, MaxFailures, Workers};
 /// A jobrun job file (manifest v1).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "jobrun manifest")]
+#[schemars(title = "jobrun manifest", extend("required" = ["task"]))]
 pub struct Manifest {
     /// Accepted and ignored, for editors that look for it.
     #[serde(rename = "$schema", default)]
@@ -25,7 +25,7 @@ pub struct Manifest {
     pub vars: IndexMap<String, Spanned<toml::Value>>,
     /// The tasks, in plan order.
     #[serde(default, rename = "task")]
-    #[schemars(rename = "task")]
+    #[schemars(rename = "task", length(min = 1))]
     pub tasks: Vec<Task>,
 }
 
@@ -101,6 +101,7 @@ pub enum OutputMode {
 /// `[[task]]`: one command, expanded over its matrix into units.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["run"] }, { "required": ["shell"] }]))]
 pub struct Task {
     /// Unique name, [A-Za-z0-9_-]+.
     #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]+$"))]
@@ -153,6 +154,7 @@ pub struct Task {
     /// Overrides `job.keep_failed_outputs`.
     pub keep_failed_outputs: Option<bool>,
     /// Exit codes that mean success (default [0]).
+    #[schemars(length(min = 1), inner(range(min = 0, max = 255)))]
     pub ok_codes: Option<Vec<i32>>,
 }
 

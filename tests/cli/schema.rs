@@ -78,6 +78,10 @@ fn schema_rejects_what_the_loader_rejects() {
         "on-failure-typo.toml",
         "bad-task-name.toml",
         "missing-task-name.toml",
+        "no-task.toml",
+        "run-and-shell.toml",
+        "neither-run-nor-shell.toml",
+        "ok-codes-out-of-range.toml",
     ] {
         let instance = toml_as_json(&bad.join(file));
         assert!(!validator.is_valid(&instance), "{file} passes the schema");
