@@ -137,8 +137,10 @@ impl Journal {
                 e,
             )
         })?;
-        let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
+        // The split first: a run it refuses never touches the journal's lock
+        // file, which may still say that the last run was killed.
         let split = SplitLock::acquire(&state_dir.join(format!("{job}.lock")), job, shards)?;
+        let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
         let path = state_dir.join(name);
         let mut file = OpenOptions::new()
             .read(true)

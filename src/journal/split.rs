@@ -36,9 +36,18 @@ impl SplitLock {
         };
         if let Err(e) = set(fd, kind, start, len) {
             if !is_conflict(&e) {
-                return Err(Error::io(format!("cannot lock `{}`", path.display()), e));
+                // A file system without byte-range locks (some FUSE mounts):
+                // the per-journal lock still holds; only this check is lost.
+                return Ok(SplitLock { _file: file });
             }
+            // Whole-file write lock held: another run of the whole job.
+            let whole = held_kind(fd, 0, 0) == Some(libc::F_WRLCK);
             return Err(Error::Usage(match shards {
+                None if whole => format!(
+                    "job `{job}` is already running (its lock `{}` is held by another \
+                     jobrun); wait for that run to end, or give this run another `state_dir`",
+                    path.display()
+                ),
                 None => format!(
                     "shards of job `{job}` are running (lock `{}`); a run of the whole job \
                      would run their units a second time: wait for them to end",
@@ -91,10 +100,19 @@ fn set(fd: i32, kind: i32, start: libc::off_t, len: libc::off_t) -> std::io::Res
 
 /// The first byte of a lock someone else holds in the range, if any.
 fn held(fd: i32, start: libc::off_t, len: libc::off_t) -> Option<libc::off_t> {
+    conflicting(fd, start, len).map(|l| l.l_start)
+}
+
+/// The kind (`F_RDLCK`, `F_WRLCK`) of a lock someone else holds in the range.
+fn held_kind(fd: i32, start: libc::off_t, len: libc::off_t) -> Option<i32> {
+    conflicting(fd, start, len).map(|l| i32::from(l.l_type))
+}
+
+fn conflicting(fd: i32, start: libc::off_t, len: libc::off_t) -> Option<libc::flock> {
     let mut l = flock(libc::F_WRLCK, start, len);
     // SAFETY: as above; F_OFD_GETLK writes into `l`.
     let r = unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut l) };
-    (r == 0 && i32::from(l.l_type) != libc::F_UNLCK).then_some(l.l_start)
+    (r == 0 && i32::from(l.l_type) != libc::F_UNLCK).then_some(l)
 }
 
 fn is_conflict(e: &std::io::Error) -> bool {
@@ -125,6 +143,10 @@ mod tests {
         assert!(whole.to_string().contains("shards of job"), "{whole}");
         drop((a, b));
         let whole = SplitLock::acquire(&p, "job", None).expect("whole, once shards ended");
+        let again = SplitLock::acquire(&p, "job", None)
+            .err()
+            .expect("a second whole run");
+        assert!(again.to_string().contains("is already running"), "{again}");
         let shard = SplitLock::acquire(&p, "job", Some(3))
             .err()
             .expect("shard refused");
