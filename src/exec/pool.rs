@@ -412,8 +412,19 @@ impl Shared<'_> {
             }
             let mut f = journal::fingerprint(plan, i, &prior.cache);
             if !plan.units[i].needs.is_empty() {
-                let st = self.lock();
-                f.needs = journal::needs_of(plan, i, prior, |d| st.stamps[d as usize]);
+                // Copied under the lock, hashed outside it (a barrier may
+                // need thousands of units).
+                let ran: Vec<journal::Stamp> = {
+                    let st = self.lock();
+                    plan.units[i]
+                        .needs
+                        .iter()
+                        .map(|&d| st.stamps[d as usize])
+                        .collect()
+                };
+                let mut ran = ran.into_iter();
+                f.needs =
+                    journal::needs_of(plan, i, prior, |_| ran.next().unwrap_or(journal::NO_STAMP));
             }
             if dep_ran.is_none()
                 && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate

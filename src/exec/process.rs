@@ -198,6 +198,7 @@ pub fn pump(
     let mut buf = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
     let mut log_error = None;
+    let mut checked = std::time::Instant::now();
     loop {
         let mut pfd = libc::pollfd {
             fd: pipe.as_raw_fd(),
@@ -206,10 +207,15 @@ pub fn pump(
         };
         // SAFETY: one valid pollfd.
         let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if ready == 0 {
+        // Idle or not (a chatty background process never lets the pipe go
+        // idle), the unit ends when its leader does, as without capture.
+        if ready == 0 || checked.elapsed() >= std::time::Duration::from_millis(100) {
+            checked = std::time::Instant::now();
             if leader_exited(pid) {
                 kill_group(pid, libc::SIGKILL);
             }
+        }
+        if ready == 0 {
             continue;
         }
         if ready < 0 {

@@ -14,8 +14,14 @@ pub struct SignalListener {
 
 impl SignalListener {
     pub fn install() -> std::io::Result<Self> {
+        let mut sigs = vec![SIGINT, SIGTERM];
+        // Under `nohup` (SIGHUP ignored) the user asked to outlive the
+        // terminal: keep it that way.
+        if !ignored(SIGHUP) {
+            sigs.push(SIGHUP);
+        }
         Ok(SignalListener {
-            signals: Signals::new([SIGINT, SIGTERM, SIGHUP])?,
+            signals: Signals::new(sigs)?,
         })
     }
 
@@ -29,6 +35,15 @@ impl SignalListener {
             on_signal(sig);
         }
     }
+}
+
+/// Is `sig` ignored (SIG_IGN), as inherited from whoever started jobrun?
+fn ignored(sig: i32) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; a null new
+    // action only reads the current one.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
 /// The reason a signal means, given how far cancelling already went.

@@ -49,6 +49,15 @@ pub struct Prior {
     pub cache: HashCache,
     /// Ignore the records (`--fresh`); they still seed the hash cache.
     pub fresh: bool,
+    /// The stamp of each plan unit's latest record (`NO_STAMP` if none),
+    /// computed once: dependents hash their needs' stamps.
+    pub stamps: Vec<Stamp>,
+}
+
+impl Prior {
+    pub fn stamp_of(&self, unit: u32) -> Stamp {
+        self.stamps.get(unit as usize).copied().unwrap_or(NO_STAMP)
+    }
 }
 
 /// The journal files of a job: its own and any shard's.
@@ -105,6 +114,11 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
             }
         }
     }
+    prior.stamps = plan
+        .units
+        .iter()
+        .map(|u| prior.last.get(&*u.id).map_or(NO_STAMP, Record::stamp))
+        .collect();
     prior
 }
 

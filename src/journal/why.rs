@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Fingerprint, NO_STAMP, Prior, Record, Stamp, needs_hash};
+use super::{Fingerprint, NO_STAMP, Prior, Stamp, needs_hash};
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +53,10 @@ impl fmt::Display for Why {
 
 /// The hash of the records of unit `i`'s needs as the journal has them
 /// (`stamp`). A need that ran in this run is given by `ran`.
-pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, ran: impl Fn(u32) -> Stamp) -> String {
-    needs_hash(plan.units[i].needs.iter().map(|&d| {
-        let id = &*plan.units[d as usize].id;
-        let s = match ran(d) {
-            NO_STAMP => prior.last.get(id).map_or(NO_STAMP, Record::stamp),
-            s => s,
-        };
-        (id, s)
+pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, mut ran: impl FnMut(u32) -> Stamp) -> String {
+    needs_hash(plan.units[i].needs.iter().map(|&d| match ran(d) {
+        NO_STAMP => prior.stamp_of(d),
+        s => s,
     }))
 }
 
@@ -100,7 +96,9 @@ pub fn explain(
             changed.map_or_else(|| "(inputs list)".to_owned(), |i| i.path.clone()),
         );
     }
-    if last.needs != fp.needs {
+    // Empty on either side: a record from before needs were recorded, or a
+    // unit whose needs were removed; neither changes what the unit made.
+    if !last.needs.is_empty() && !fp.needs.is_empty() && last.needs != fp.needs {
         // Name the need that ran last (the journal may predate `needs`).
         let needs = &plan.units[i].needs;
         let latest = needs.iter().max_by_key(|&&d| {

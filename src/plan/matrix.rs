@@ -468,24 +468,27 @@ fn lines_values(
     let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
     let mut values: Vec<Value> = Vec::new();
     let mut line = Vec::new();
+    let mut line_no = 0usize;
     loop {
         line.clear();
-        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 1)
+        // One byte past the limit (and one for a `\r`) tells a long line apart.
+        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 2)
             .read_until(b'\n', &mut line)
             .map_err(cannot_read)?;
         if n == 0 {
             break;
         }
+        line_no += 1;
         if line.last() == Some(&b'\n') {
             line.pop();
-        } else if n > MAX_LINE_BYTES {
-            return Err(too_much(format!(
-                "has a line longer than {} MiB (line {})",
-                MAX_LINE_BYTES >> 20,
-                values.len() + 1
-            )));
         }
         let l = line.strip_suffix(b"\r").unwrap_or(&line);
+        if l.len() > MAX_LINE_BYTES {
+            return Err(too_much(format!(
+                "has a line longer than {} MiB (line {line_no})",
+                MAX_LINE_BYTES >> 20
+            )));
+        }
         if !l.is_empty() {
             if values.len() >= MAX_VALUES {
                 return Err(too_much("has more than 10,000,000 lines".into()));

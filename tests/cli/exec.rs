@@ -329,6 +329,36 @@ fn signal_stops_the_run(sig: i32, code: i32) {
     assert_eq!(alive(&pids), Vec::<i32>::new());
 }
 
+/// `nohup jobrun ...`: SIGHUP is ignored on purpose, and stays ignored.
+#[test]
+fn under_nohup_a_hangup_changes_nothing() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "t"
+        shell = "touch started; while [ ! -e go ]; do sleep 0.02; done"
+    "#});
+    let child = std::process::Command::new("nohup")
+        .arg(assert_cmd::cargo::cargo_bin("jobrun"))
+        .arg("job.toml")
+        .current_dir(job.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn nohup");
+    for _ in 0..400 {
+        if job.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(job.path().join("started").exists(), "the unit started");
+    send_signal(child.id() as i32, SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    job.file("go", "");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// The real thing: the terminal jobrun draws its bar on goes away (`script`
 /// gives it a pseudo-terminal; killing `script` closes it). jobrun must stop
 /// the units, finish its reports and exit 129, with the bar's writes failing.

@@ -204,6 +204,21 @@ fn a_dependent_runs_after_its_need_ran_again_in_a_run_that_stopped_early() {
     let out = job.run(&["--var", "v=3"]);
     assert!(stderr(&out).contains("3 up_to_date"), "{}", stderr(&out));
     assert_eq!(lines(job.path().join("ran")).len(), 3);
+
+    // Records from before needs were recorded are taken as they are.
+    let journal = job.path().join(".jobrun/job.journal");
+    let old: String = std::fs::read_to_string(&journal)
+        .expect("journal")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("record");
+            v.as_object_mut().expect("object").remove("needs");
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&journal, old).expect("write");
+    let out = job.run(&["--var", "v=3"]);
+    assert!(stderr(&out).contains("3 up_to_date"), "{}", stderr(&out));
 }
 
 #[test]

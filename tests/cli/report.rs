@@ -798,3 +798,38 @@ fn a_closed_stdout_keeps_the_failure_lines_and_summary_on_stderr() {
     assert!(err.contains("FAIL t[i=3]"), "{err}");
     assert!(err.contains("4 ok, 1 failed"), "{err}");
 }
+
+#[test]
+fn line_mode_ends_a_unit_with_its_main_process_despite_a_chatty_background() {
+    // A background process keeps the output pipe busy; as without capture,
+    // the unit ends when its main process does, and the rest of its group goes.
+    let job = Job::new(indoc! {r#"
+        [job]
+        output = "line"
+        timeout = "60s"
+        [[task]]
+        name = "t"
+        shell = "(while :; do echo x; sleep 0.01; done) & sleep 0.3; exit 0"
+    "#});
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
+        .current_dir(job.path())
+        .arg("job.toml")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 ok"), "{}", stderr(&out));
+}
