@@ -120,7 +120,7 @@ pub struct PlanArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub input: PlanInput,
-    /// How many units run at once: N, `auto` (one per CPU) or `N%` of the CPUs.
+    /// How many units run at once: N (at most 4096), `auto` (one per CPU) or `N%` of the CPUs.
     #[arg(short = 'j', long = "workers", value_name = "N")]
     pub workers: Option<String>,
     /// Show which units would run and why (the journal considered), then
