@@ -99,13 +99,21 @@ pub fn schema() -> String {
 }
 
 fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
+    load_plan_noting(input).map(|(plan, selected, _)| (plan, selected))
+}
+
+/// The plan and its selection, and a note when a `--shard` split is uneven.
+fn load_plan_noting(input: &PlanInput) -> Result<(Plan, Vec<bool>, Option<String>), Error> {
     let loaded = manifest::load(&input.file)?;
     let plan = plan::build(&loaded, &options::plan_options(&input.selection.vars)?)?;
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
+    let mut note = None;
     if let Some(shard) = shard_of(input)? {
+        let (sizes, largest) = plan::shard::sizes(&plan, &selected, shard.total);
+        note = plan::shard::balance_note(&sizes, largest);
         plan::shard::apply(&plan, &mut selected, shard)?;
     }
-    Ok((plan, selected))
+    Ok((plan, selected, note))
 }
 
 /// `--shard K/N|auto`, resolved.
@@ -123,7 +131,12 @@ fn shard_of(input: &PlanInput) -> Result<Option<Shard>, Error> {
 }
 
 fn run_job(args: &RunArgs) -> Result<i32, Error> {
-    let (plan, selected) = load_plan(&args.input)?;
+    let (plan, selected, note) = load_plan_noting(&args.input)?;
+    if let Some(note) = note
+        && !args.quiet
+    {
+        let _ = writeln!(std::io::stderr(), "jobrun: warning: {note}");
+    }
     let workers = options::workers(args, &plan)?;
     if args.dry_run {
         // What this run would do, journal included (read-only, as `plan --why`).

@@ -84,6 +84,36 @@ pub fn groups(plan: &Plan, selected: &[bool]) -> Vec<Option<u32>> {
         .collect()
 }
 
+/// Units per shard (index 0 = shard 1) for a selection split `total` ways,
+/// and the size of the largest dependency-connected group.
+pub fn sizes(plan: &Plan, selected: &[bool], total: u32) -> (Vec<usize>, usize) {
+    let mut out = vec![0; total as usize];
+    let mut group_size = vec![0usize; plan.units.len()];
+    for g in groups(plan, selected).into_iter().flatten() {
+        out[(shard_of(&plan.units[g as usize].id, total) - 1) as usize] += 1;
+        group_size[g as usize] += 1;
+    }
+    (out, group_size.into_iter().max().unwrap_or(0))
+}
+
+/// A note when one group is too big for an even split (units that depend
+/// on each other stay together, so that group makes one big shard).
+pub fn balance_note(sizes: &[usize], largest_group: usize) -> Option<String> {
+    let total: usize = sizes.iter().sum();
+    let fair = total.div_ceil(sizes.len().max(1));
+    (sizes.len() > 1 && largest_group > 1 && largest_group > 2 * fair).then(|| {
+        let list = sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "the shards are uneven (units per shard: {list}): one dependency-connected \
+             group holds {largest_group} of the {total} units, and a group is never split"
+        )
+    })
+}
+
 /// Narrow `selected` to the units of `shard`. A selection that is a single
 /// group cannot be split across more than one shard: that is an error
 /// saying which task joins everything and what to do.
@@ -264,6 +294,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn uneven_splits_are_noted() {
+        let note = balance_note(&[1, 7, 0, 0], 7).expect("a note");
+        assert!(
+            note.contains("1, 7, 0, 0") && note.contains("holds 7 of the 8"),
+            "{note}"
+        );
+        // Uneven by chance, not by a big group: no note.
+        assert_eq!(balance_note(&[0, 5, 2, 1], 1), None);
+        assert_eq!(balance_note(&[3, 2, 3], 2), None);
+        assert_eq!(balance_note(&[5], 5), None);
+        let plan = crate::plan::build::tests::plan(
+            "[[task]]\nname = \"t\"\nmatrix.i = { range = [0, 40] }\nrun = [\"true\"]\n",
+        );
+        let (sizes, largest) = sizes(&plan, &[true; 40], 4);
+        assert_eq!((sizes.iter().sum::<usize>(), largest), (40, 1));
     }
 
     #[test]
