@@ -144,28 +144,13 @@ fn leader_exited(pid: libc::pid_t) -> bool {
     r == 0 && unsafe { info.si_pid() } != 0
 }
 
-/// Has any child of this process exited without being reaped yet?
 /// Has our child `pid` exited (not yet reaped)? A unit that ended on its
 /// own just before a kill or a deadline keeps its own outcome.
 pub fn has_exited(pid: libc::pid_t) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: plain syscall; WNOWAIT leaves the child as it is.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-        )
-    };
-    // SAFETY: si_pid is valid to read after a successful waitid.
-    r == 0 && unsafe { info.si_pid() } == pid
+    pid > 0 && leader_exited(pid)
 }
 
+/// Has any child of this process exited without being reaped yet?
 pub fn any_child_exited() -> bool {
     // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

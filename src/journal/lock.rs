@@ -24,13 +24,7 @@ impl Drop for JobLock {
 
 impl JobLock {
     pub fn acquire(path: &Path, job: &str) -> Result<JobLock, Error> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))?;
+        let mut file = open_lock_file(path)?;
         // SAFETY: plain syscall on a descriptor we own.
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r != 0 {
@@ -61,4 +55,15 @@ impl JobLock {
     pub fn killed_before(&self) -> bool {
         self.killed_before
     }
+}
+
+/// Open (creating, never truncating) a lock file.
+pub(super) fn open_lock_file(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))
 }

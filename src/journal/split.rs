@@ -9,7 +9,7 @@
 //! (Two different splits starting at the same instant may both be refused;
 //! never both admitted.)
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -22,13 +22,7 @@ pub struct SplitLock {
 impl SplitLock {
     /// `shards`: N of `--shard K/N`, or None for a run of the whole job.
     pub fn acquire(path: &Path, job: &str, shards: Option<u32>) -> Result<SplitLock, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))?;
+        let file = super::lock::open_lock_file(path)?;
         let fd = file.as_raw_fd();
         let (kind, start, len) = match shards {
             None => (libc::F_WRLCK, 0, 0),

@@ -297,6 +297,17 @@ fn sighup_stops_the_run_with_129_and_no_survivors() {
     signal_stops_the_run(SIGHUP, 129);
 }
 
+/// Wait (by their pid files, with a generous bound) until `n` units run.
+fn wait_for_units(job: &Job, n: usize) {
+    for _ in 0..200 {
+        if pids_in(job.path()).len() == n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(pids_in(job.path()).len(), n, "{n} units started");
+}
+
 fn signal_stops_the_run(sig: i32, code: i32) {
     let job = Job::new(indoc! {r#"
         [job]
@@ -313,14 +324,7 @@ fn signal_stops_the_run(sig: i32, code: i32) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Wait (by files, with a generous bound) until both workers run a unit.
-    for _ in 0..200 {
-        if pids_in(job.path()).len() == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert_eq!(pids_in(job.path()).len(), 2, "two units started");
+    wait_for_units(&job, 2);
     send_signal(child.id() as i32, sig);
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(code));
@@ -394,13 +398,7 @@ fn a_closed_terminal_stops_the_run_and_the_reports_are_complete() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn script");
-    for _ in 0..200 {
-        if pids_in(job.path()).len() == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert_eq!(pids_in(job.path()).len(), 2, "two units started");
+    wait_for_units(&job, 2);
     // SIGKILL: `script` cannot pass anything on; the kernel hangs up the terminal.
     let _ = script.kill();
     let _ = script.wait();
