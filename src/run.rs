@@ -109,9 +109,7 @@ fn load_plan_noting(input: &PlanInput) -> Result<(Plan, Vec<bool>, Option<String
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
     let mut note = None;
     if let Some(shard) = shard_of(input)? {
-        let (sizes, largest) = plan::shard::sizes(&plan, &selected, shard.total);
-        note = plan::shard::balance_note(&sizes, largest);
-        plan::shard::apply(&plan, &mut selected, shard)?;
+        note = plan::shard::apply(&plan, &mut selected, shard)?;
     }
     Ok((plan, selected, note))
 }

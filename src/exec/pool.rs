@@ -422,9 +422,7 @@ impl Shared<'_> {
                         .map(|&d| st.stamps[d as usize])
                         .collect()
                 };
-                let mut ran = ran.into_iter();
-                f.needs =
-                    journal::needs_of(plan, i, prior, |_| ran.next().unwrap_or(journal::NO_STAMP));
+                f.needs = journal::needs_of(plan, i, prior, &ran);
             }
             if dep_ran.is_none()
                 && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
@@ -842,12 +840,13 @@ impl Shared<'_> {
                 if r.term_at.is_none()
                     && let Some(dl) = r.deadline
                 {
-                    if now >= dl && process::has_exited(r.pgid) {
-                        // Ended just in time; its worker records it.
-                    } else if now >= dl {
-                        process::kill_group(r.pgid, libc::SIGTERM);
-                        r.term_at = Some(now);
-                        r.cause.get_or_insert(KillCause::Timeout);
+                    if now >= dl {
+                        // One that ended just in time is its worker's to record.
+                        if !process::has_exited(r.pgid) {
+                            process::kill_group(r.pgid, libc::SIGTERM);
+                            r.term_at = Some(now);
+                            r.cause.get_or_insert(KillCause::Timeout);
+                        }
                     } else {
                         next = Some(next.map_or(dl, |n| n.min(dl)));
                     }

@@ -131,7 +131,7 @@ pub struct Journal {
     /// The file's length, and how far disk space is held for it.
     len: u64,
     reserved_to: u64,
-    _lock: JobLock,
+    lock: JobLock,
     _split: SplitLock,
 }
 
@@ -185,7 +185,7 @@ impl Journal {
             unsynced: None,
             len,
             reserved_to: len,
-            _lock: lock,
+            lock,
             _split: split,
         };
         journal.reserve();
@@ -222,7 +222,7 @@ impl Journal {
 
     /// Did the last run of this journal end without a clean exit (killed)?
     pub fn killed_before(&self) -> bool {
-        self._lock.killed_before()
+        self.lock.killed_before()
     }
 
     /// Queue a record; it reaches the disk by the next `sync_if_due`.
@@ -368,7 +368,7 @@ mod tests {
             unsynced: None,
             len: 0,
             reserved_to: 0,
-            _lock: JobLock::acquire(&dir.path().join("lock"), "job").expect("lock"),
+            lock: JobLock::acquire(&dir.path().join("lock"), "job").expect("lock"),
             _split: SplitLock::acquire(&dir.path().join("split"), "job", None).expect("lock"),
         };
         let records: Vec<String> = (0..2000)

@@ -51,13 +51,17 @@ impl fmt::Display for Why {
     }
 }
 
-/// The hash of the records of unit `i`'s needs as the journal has them
-/// (`stamp`). A need that ran in this run is given by `ran`.
-pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, mut ran: impl FnMut(u32) -> Stamp) -> String {
-    needs_hash(plan.units[i].needs.iter().map(|&d| match ran(d) {
-        NO_STAMP => prior.stamp_of(d),
-        s => s,
-    }))
+/// The hash of the records of unit `i`'s needs (`stamp`): `ran[k]` for a
+/// need that ran in this run (`ran` in the order of the needs, or empty),
+/// else the journal's.
+pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, ran: &[Stamp]) -> String {
+    let needs = &plan.units[i].needs;
+    needs_hash(needs.iter().enumerate().map(
+        |(k, &d)| match ran.get(k).copied().unwrap_or(NO_STAMP) {
+            NO_STAMP => prior.stamp_of(d),
+            s => s,
+        },
+    ))
 }
 
 /// Decide for unit `i` from its own record and its needs' records (a need
@@ -128,7 +132,7 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
         .map(|i| {
             selected[i].then(|| {
                 let mut fp = super::fingerprint(plan, i, &prior.cache);
-                fp.needs = needs_of(plan, i, prior, |_| NO_STAMP);
+                fp.needs = needs_of(plan, i, prior, &[]);
                 let task = plan.task_of(i);
                 let dir = plan.dir(i);
                 let outputs: Vec<(String, PathBuf)> = plan

@@ -84,18 +84,6 @@ pub fn groups(plan: &Plan, selected: &[bool]) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// Units per shard (index 0 = shard 1) for a selection split `total` ways,
-/// and the size of the largest dependency-connected group.
-pub fn sizes(plan: &Plan, selected: &[bool], total: u32) -> (Vec<usize>, usize) {
-    let mut out = vec![0; total as usize];
-    let mut group_size = vec![0usize; plan.units.len()];
-    for g in groups(plan, selected).into_iter().flatten() {
-        out[(shard_of(&plan.units[g as usize].id, total) - 1) as usize] += 1;
-        group_size[g as usize] += 1;
-    }
-    (out, group_size.into_iter().max().unwrap_or(0))
-}
-
 /// A note when one group is too big for an even split (units that depend
 /// on each other stay together, so that group makes one big shard).
 pub fn balance_note(sizes: &[usize], largest_group: usize) -> Option<String> {
@@ -116,21 +104,35 @@ pub fn balance_note(sizes: &[usize], largest_group: usize) -> Option<String> {
 
 /// Narrow `selected` to the units of `shard`. A selection that is a single
 /// group cannot be split across more than one shard: that is an error
-/// saying which task joins everything and what to do.
-pub fn apply(plan: &Plan, selected: &mut [bool], shard: Shard) -> Result<(), Error> {
+/// saying which task joins everything and what to do. Returns a note when
+/// one group makes the split uneven (see `balance_note`).
+pub fn apply(plan: &Plan, selected: &mut [bool], shard: Shard) -> Result<Option<String>, Error> {
     let groups = groups(plan, selected);
-    let mut reps: Vec<u32> = groups.iter().flatten().copied().collect();
-    reps.sort_unstable();
-    reps.dedup();
-    if shard.total > 1 && reps.len() == 1 && selected.iter().filter(|&&s| s).count() > 1 {
+    // Per group (by its first unit): its shard and size, hashed once.
+    let mut of_group: Vec<Option<(u32, usize)>> = vec![None; plan.units.len()];
+    for &rep in groups.iter().flatten() {
+        let slot = &mut of_group[rep as usize];
+        let (_, size) =
+            slot.get_or_insert_with(|| (shard_of(&plan.units[rep as usize].id, shard.total), 0));
+        *size += 1;
+    }
+    let mut sizes = vec![0; shard.total as usize];
+    let mut largest = 0;
+    let mut count = 0;
+    for &(k, size) in of_group.iter().flatten() {
+        sizes[(k - 1) as usize] += size;
+        largest = largest.max(size);
+        count += 1;
+    }
+    if shard.total > 1 && count == 1 && largest > 1 {
         return Err(Error::Usage(unsplittable(plan, selected)));
     }
     for (i, g) in groups.iter().enumerate() {
         if let Some(rep) = g {
-            selected[i] = shard_of(&plan.units[*rep as usize].id, shard.total) == shard.index;
+            selected[i] = of_group[*rep as usize].is_some_and(|(k, _)| k == shard.index);
         }
     }
-    Ok(())
+    Ok(balance_note(&sizes, largest))
 }
 
 fn unsplittable(plan: &Plan, selected: &[bool]) -> String {
@@ -310,8 +312,9 @@ mod tests {
         let plan = crate::plan::build::tests::plan(
             "[[task]]\nname = \"t\"\nmatrix.i = { range = [0, 40] }\nrun = [\"true\"]\n",
         );
-        let (sizes, largest) = sizes(&plan, &[true; 40], 4);
-        assert_eq!((sizes.iter().sum::<usize>(), largest), (40, 1));
+        let mut sel = vec![true; 40];
+        let note = apply(&plan, &mut sel, Shard { index: 1, total: 4 }).expect("splits");
+        assert_eq!(note, None);
     }
 
     #[test]

@@ -318,9 +318,8 @@ fn signal_stops_the_run(sig: i32, code: i32) {
         matrix.i = [1, 2, 3, 4]
         shell = "sh -c 'echo $$ > {i}.pid; exec sleep 100' & wait"
     "#});
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .current_dir(job.path())
-        .arg("job.toml")
+    let mut child = job
+        .process(&[])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");

@@ -290,10 +290,8 @@ fn units_orphaned_by_a_killed_run_are_stopped_by_the_next_run() {
         name = "t"
         shell = "if [ -e second ]; then exit 0; fi; echo $$ > unit.pid; exec sleep 100"
     "#});
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .args(["-q", "job.toml"])
-        .current_dir(job.path())
-        .env(crate::support::TAG, job.tag())
+    let mut first = job
+        .process(&["-q"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");

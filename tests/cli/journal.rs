@@ -278,9 +278,8 @@ fn a_second_concurrent_run_is_refused() {
         name = "wait"
         shell = "touch started; while [ ! -e go ]; do sleep 0.05; done"
     "#});
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .current_dir(job.path())
-        .args(["--events", "ev.jsonl", "job.toml"])
+    let mut first = job
+        .process(&["--events", "ev.jsonl"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -365,9 +364,8 @@ fn crash_safety_sigkill_at_several_points() {
     for round in 0..4 {
         let before = lines(job.path().join("ran")).len();
         let wait_for = before + 1 + next(70) as usize;
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-            .current_dir(job.path())
-            .arg("job.toml")
+        let mut child = job
+            .process(&[])
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
@@ -432,9 +430,7 @@ fn shards_split_the_work_and_any_later_run_reads_their_journals() {
     // Two shards at the same time, on one file system: each keeps its own
     // journal and lock, so neither is refused.
     let spawn = |shard: &str| {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-            .current_dir(job.path())
-            .args(["-q", "--shard", shard, "job.toml"])
+        job.process(&["-q", "--shard", shard])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn")

@@ -708,9 +708,8 @@ fn events_to_a_closed_pipe_keep_the_runs_exit_code() {
         matrix.i = [1, 2, 3]
         shell = "sleep 0.2; test {i} -ne 3"
     "#});
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .current_dir(job.path())
-        .args(["-q", "--events", "-", "job.toml"])
+    let mut child = job
+        .process(&["-q", "--events", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -784,9 +783,8 @@ fn a_closed_stdout_keeps_the_failure_lines_and_summary_on_stderr() {
         matrix.i = [1, 2, 3, 4, 5]
         shell = "echo out-{i}; test {i} -ne 3"
     "#});
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .current_dir(job.path())
-        .args(["--progress", "plain", "job.toml"])
+    let mut child = job
+        .process(&["--progress", "plain"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -811,9 +809,8 @@ fn line_mode_ends_a_unit_with_its_main_process_despite_a_chatty_background() {
         name = "t"
         shell = "(while :; do echo x; sleep 0.01; done) & sleep 0.3; exit 0"
     "#});
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("jobrun"))
-        .current_dir(job.path())
-        .arg("job.toml")
+    let mut child = job
+        .process(&[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

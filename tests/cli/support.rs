@@ -55,6 +55,17 @@ impl Job {
         c
     }
 
+    /// `jobrun ARGS... job.toml` as a process to spawn (for tests that signal
+    /// it or read its output while it runs), in the job dir, tagged.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("jobrun"));
+        c.current_dir(self.dir.path())
+            .env(TAG, self.tag())
+            .args(args)
+            .arg(&self.manifest);
+        c
+    }
+
     /// A value unique to this job, set in jobrun's environment (so every
     /// process a unit starts inherits it) to find orphans afterwards.
     pub fn tag(&self) -> String {
