@@ -119,19 +119,27 @@ mod tests {
 
     #[test]
     fn finds_only_marked_processes_and_stops_their_groups() {
-        let mut marked = std::process::Command::new("sleep")
-            .arg("30")
-            .env(MARKER, "/tmp/x/job.journal")
-            .process_group(0)
-            .spawn()
-            .expect("spawn");
-        let mut other = std::process::Command::new("sleep")
-            .arg("30")
-            .env(MARKER, "/tmp/x/job.journal.other")
-            .process_group(0)
-            .spawn()
-            .expect("spawn");
-        let found = find(OsStr::new("/tmp/x/job.journal"));
+        // A marker of this test process's own: another copy of this suite
+        // running at the same time must not see our processes, nor we its.
+        let journal = format!("/tmp/jobrun-leftovers-{}/job.journal", std::process::id());
+        let spawn = |marker: &str| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env(MARKER, marker)
+                .process_group(0)
+                .spawn()
+                .expect("spawn")
+        };
+        let mut marked = spawn(&journal);
+        let mut other = spawn(&format!("{journal}.other"));
+        // /proc shows the new environment only once the child has exec'd,
+        // which a loaded machine can delay past spawn's return.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = find(OsStr::new(&journal));
+        while found.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            found = find(OsStr::new(&journal));
+        }
         assert_eq!(found, vec![marked.id() as libc::pid_t]);
         assert_eq!(stop(&found, Duration::from_secs(2)), 1);
         assert!(marked.wait().expect("wait").code().is_none(), "killed");

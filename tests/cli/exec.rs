@@ -488,13 +488,16 @@ fn send_signal(pid: i32, sig: i32) {
 
 #[test]
 fn the_example_job_runs_on_the_real_pool() {
-    // Runs in place (the image tool's build is cached in jobs/.jobrun) with
-    // the results redirected to a temp dir.
-    let out_dir = tempfile::tempdir().expect("temp dir");
+    // A copy of jobs/ under cargo's own scratch dir, so the user's
+    // jobs/.jobrun journal is never touched; the copy's state dir persists
+    // there between test runs, which keeps the image tool's build cached.
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-job");
+    mirror(&repo.join("jobs"), &copy);
+    let out_dir = tempfile::tempdir().expect("temp dir");
     let out = crate::support::jobrun()
-        .current_dir(repo)
-        .args(["jobs/images.toml", "-j", "4", "--var"])
+        .current_dir(&copy)
+        .args(["images.toml", "-j", "4", "--var"])
         .arg(format!("out={}", out_dir.path().display()))
         .output()
         .expect("run");
@@ -525,4 +528,26 @@ fn the_example_job_runs_on_the_real_pool() {
     }
     let index = std::fs::read_to_string(out_dir.path().join("index.html")).expect("index");
     assert!(index.matches(".png").count() >= images * 4, "{index}");
+}
+
+/// Copy the tracked files of `from` into `to`, rewriting only those that
+/// differ (unchanged mtimes keep cargo's and jobrun's caches warm); what the
+/// job writes (`out/`, `.jobrun/`) is not copied.
+fn mirror(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        let name = e.file_name();
+        if name == "out" || name == ".jobrun" || name == "target" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().expect("file type").is_dir() {
+            mirror(&src, &dst);
+        } else {
+            let data = std::fs::read(&src).expect("read");
+            if std::fs::read(&dst).ok().as_ref() != Some(&data) {
+                std::fs::write(&dst, data).expect("write");
+            }
+        }
+    }
 }
