@@ -91,7 +91,13 @@ shell = "echo {i} {out} > {out}/{i}.txt"
         b.iter(|| {
             let mut bytes = 0;
             for i in 0..n {
-                for a in p.argv(i, Some(1)) {
+                for a in p.argv(
+                    i,
+                    Some(jobrun::plan::Start {
+                        worker: 1,
+                        held: &[],
+                    }),
+                ) {
                     bytes += a.len();
                 }
             }

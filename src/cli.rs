@@ -79,6 +79,10 @@ pub struct Selection {
     /// Override a `[vars]` entry: `--var key=value` (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// Override a `[resources]` pool's capacity on this machine:
+    /// `--resource cpu=8`, or `--resource gpu=0,1` for an indexed pool (repeatable).
+    #[arg(long = "resource", value_name = "NAME=VALUE")]
+    pub resources: Vec<String>,
     /// Select units by id, task name, or a glob over either (repeatable).
     /// Needs outside the selection count as done.
     #[arg(long, value_name = "PATTERN")]

@@ -24,6 +24,14 @@ pub enum Event {
         /// 1-based worker slot.
         worker: u32,
         at: SystemTime,
+        /// What the attempt holds of each pool of the plan (amount or ids);
+        /// empty when the job has no pools.
+        resources: Vec<Option<String>>,
+    },
+    /// Ready units wait for these pools (name, units), because that is what
+    /// keeps them from starting; sent when it changes.
+    Waiting {
+        pools: Vec<(String, usize)>,
     },
     /// An attempt failed; another follows after `retry_in`.
     AttemptFailed {
@@ -49,6 +57,8 @@ pub enum Event {
     UnitFinished(Box<Finished>),
     JobFinished {
         counts: Counts,
+        /// The most each pool of the plan had in use at once, in thousandths.
+        peaks: Vec<u64>,
         wall: Duration,
         exit_code: i32,
         cancel: Option<CancelReason>,

@@ -6,18 +6,23 @@ use crate::manifest::{OutputMode, Workers};
 use crate::plan::{Plan, PlanOptions};
 use crate::report::{ReportOptions, Verbosity};
 
-/// `--var key=value` pairs.
-pub fn plan_options(vars: &[String]) -> Result<PlanOptions, Error> {
-    let vars = vars
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(Error::Usage(format!(
-                "`--var {kv}` must look like `--var key=value`"
-            ))),
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(PlanOptions { vars })
+/// `--var key=value` and `--resource name=value` pairs.
+pub fn plan_options(vars: &[String], resources: &[String]) -> Result<PlanOptions, Error> {
+    let pairs = |items: &[String], flag: &str, what: &str| {
+        items
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+                _ => Err(Error::Usage(format!(
+                    "`{flag} {kv}` must look like `{flag} {what}=value`"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(PlanOptions {
+        vars: pairs(vars, "--var", "key")?,
+        resources: pairs(resources, "--resource", "name")?,
+    })
 }
 
 /// Worker threads: `-j` over the manifest's `workers`, resolved against the CPUs.

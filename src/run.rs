@@ -105,7 +105,10 @@ fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
 /// The plan and its selection, and a note when a `--shard` split is uneven.
 fn load_plan_noting(input: &PlanInput) -> Result<(Plan, Vec<bool>, Option<String>), Error> {
     let loaded = manifest::load(&input.file)?;
-    let plan = plan::build(&loaded, &options::plan_options(&input.selection.vars)?)?;
+    let plan = plan::build(
+        &loaded,
+        &options::plan_options(&input.selection.vars, &input.selection.resources)?,
+    )?;
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
     let mut note = None;
     if let Some(shard) = shard_of(input)? {
@@ -229,6 +232,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         line_output: report_opts.output == OutputMode::Line,
         journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
+        rate_split: shard.map_or(1, |s| s.total),
     };
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for i in 0..plan.units.len().min(50) {
-        let _ = plan.argv(i, Some(1));
+        let _ = plan.argv(i, Some(jobrun::plan::Start { worker: 1, held: &[] }));
         let _ = plan.dir(i);
         let _ = plan.env(i, None);
     }

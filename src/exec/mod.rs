@@ -5,6 +5,7 @@ pub mod leftovers;
 mod pool;
 mod process;
 mod retry;
+mod sched;
 mod signal;
 
 pub use pool::{ExecOptions, RunResult, execute};

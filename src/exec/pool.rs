@@ -1,18 +1,20 @@
 //! The execution loop: `workers` dedicated threads pulling
-//! ready units, lowest plan index first, from one shared queue.
+//! ready units from one shared scheduler (`sched`): lowest plan index first
+//! among the units whose pools have room.
 //!
 //! Invariants:
 //! - at most `workers` units run at once (one per worker thread);
-//! - a unit starts only when all its needs succeeded, and ready units start
-//!   in plan order;
+//! - a unit starts only when all its needs succeeded and what it uses fits,
+//!   and ready units start in plan order among those that fit;
+//! - a retry waits out its delay in the scheduler, holding no worker and no
+//!   pool;
 //! - the stop flag is read just before each spawn, so nothing starts after a
 //!   cancel is observed; units never started are recorded `cancelled` here,
 //!   so every selected unit ends with an outcome;
 //! - cancelling only escalates (`CancelReason` is ordered);
 //! - every unit ends with exactly one `UnitFinished` event.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -25,13 +27,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::process::{self, ProgramCache, Spawn};
 use super::retry::backoff;
+use super::sched::{Held, Pick, Scheduler};
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
 use crate::journal::{self, Fingerprint, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
-use crate::plan::Plan;
+use crate::plan::{Plan, Start};
 
 /// How to run a plan.
 pub struct ExecOptions {
@@ -52,6 +55,8 @@ pub struct ExecOptions {
     /// Set by the caller when jobrun itself cannot go on (e.g. its journal
     /// cannot be written): nothing new starts, running units finish.
     pub stop: std::sync::Arc<AtomicBool>,
+    /// Machines sharing the job's rates (`--shard K/N`: N): each gets 1/N.
+    pub rate_split: u32,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -80,9 +85,13 @@ struct Running {
 }
 
 struct State {
-    ready: BinaryHeap<Reverse<u32>>,
+    sched: Scheduler,
+    /// Units between attempts (waiting out a retry delay).
+    pending: HashMap<u32, Pending>,
+    /// The last waiting-on-pools summary sent.
+    waiting: Vec<(usize, usize)>,
     /// Unmet needs per unit.
-    waiting: Vec<u32>,
+    unmet: Vec<u32>,
     done: Vec<Option<Outcome>>,
     /// The journal stamp of each unit that ran in this run (see `journal::stamp`).
     stamps: Vec<journal::Stamp>,
@@ -120,6 +129,14 @@ struct Shared<'a> {
 /// to be recorded (see `settle_siblings`).
 const SETTLE_MAX: Duration = Duration::from_millis(10);
 
+/// A unit between attempts: what its next attempt continues from, and the
+/// last attempt's end, which is its outcome if no other attempt comes.
+struct Pending {
+    attempt: u32,
+    fp: Option<Arc<Fingerprint>>,
+    last: (Outcome, AttemptEnd, Duration, SystemTime),
+}
+
 /// Held from a unit's exit until its outcome is recorded.
 struct Settling<'a>(&'a AtomicUsize);
 
@@ -147,7 +164,7 @@ pub fn execute(
 
     let mut dependents = vec![Vec::new(); n];
     let mut waiting = vec![0u32; n];
-    let mut ready = BinaryHeap::new();
+    let mut sched = Scheduler::new(plan, opts.rate_split);
     let mut counts = Counts::default();
     let mut done = vec![None; n];
     let mut to_finish = 0;
@@ -165,7 +182,7 @@ pub fn execute(
             }
         }
         if waiting[i] == 0 {
-            ready.push(Reverse(i as u32));
+            sched.push(plan, i as u32);
         }
     }
     // No more threads than units: idle threads only cost (and -j 4096 on
@@ -186,8 +203,10 @@ pub fn execute(
         dependents,
         threshold,
         state: Mutex::new(State {
-            ready,
-            waiting,
+            sched,
+            pending: HashMap::new(),
+            waiting: Vec::new(),
+            unmet: waiting,
             done,
             // Only the journal uses them.
             stamps: if opts.prior.is_some() {
@@ -276,6 +295,16 @@ pub fn execute(
     });
 
     let mut st = shared.lock();
+    let mut pending: Vec<(u32, Pending)> = st.pending.drain().collect();
+    pending.sort_unstable_by_key(|(u, _)| *u);
+    for (unit, p) in pending {
+        if st.done[unit as usize].is_none() {
+            if !plan.task_of(unit as usize).keep_failed_outputs {
+                shared.remove_outputs(unit as usize);
+            }
+            shared.record_end(&mut st, unit, p.attempt, p.last, p.fp);
+        }
+    }
     for i in 0..n {
         if st.done[i].is_none() {
             shared.finish_unfinished(&mut st, i as u32, Outcome::Cancelled);
@@ -299,6 +328,7 @@ pub fn execute(
     };
     let _ = tx.send(Event::JobFinished {
         counts: result.counts,
+        peaks: st.sched.peaks(),
         wall: started.elapsed(),
         exit_code,
         cancel: result.cancel,
@@ -337,7 +367,7 @@ impl Shared<'_> {
     fn worker(&self, w: usize) {
         let mut cache = ProgramCache::default();
         loop {
-            let (unit, dep_ran) = {
+            let (unit, dep_ran, held, pending) = {
                 let mut st = self.lock();
                 loop {
                     if st.cancel.is_none() && self.opts.stop.load(Ordering::Acquire) {
@@ -346,42 +376,94 @@ impl Shared<'_> {
                     if st.cancel.is_some() || st.finished == st.to_finish {
                         return;
                     }
-                    if let Some(Reverse(u)) = st.ready.pop() {
-                        let dep_ran = self.plan.units[u as usize]
-                            .needs
-                            .iter()
-                            .find(|&&d| {
-                                !matches!(
-                                    st.done[d as usize],
-                                    Some(Outcome::UpToDate | Outcome::Filtered)
-                                )
-                            })
-                            .copied();
-                        st.running[w] = Some(Running {
-                            pgid: 0,
-                            deadline: None,
-                            term_at: None,
-                            killed: false,
-                            cause: None,
-                        });
-                        break (u, dep_ran);
+                    let now = Instant::now();
+                    let pick = st.sched.pick(self.plan, now);
+                    if st.sched.limits() {
+                        self.report_waiting(&mut st, now);
                     }
-                    st = self.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                    match pick {
+                        Pick::Start(u, held) => {
+                            let dep_ran = self.plan.units[u as usize]
+                                .needs
+                                .iter()
+                                .find(|&&d| {
+                                    !matches!(
+                                        st.done[d as usize],
+                                        Some(Outcome::UpToDate | Outcome::Filtered)
+                                    )
+                                })
+                                .copied();
+                            st.running[w] = Some(Running {
+                                pgid: 0,
+                                deadline: None,
+                                term_at: None,
+                                killed: false,
+                                cause: None,
+                            });
+                            let pending = st.pending.remove(&u);
+                            break (u, dep_ran, held, pending);
+                        }
+                        Pick::Wait(Some(at)) => {
+                            let wait = at.saturating_duration_since(now);
+                            st = self
+                                .work_cv
+                                .wait_timeout(st, wait)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0;
+                        }
+                        Pick::Wait(None) => {
+                            st = self.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
                 }
             };
-            self.run_unit(unit, dep_ran, w, &mut cache);
+            self.run_unit(unit, dep_ran, held, pending, w, &mut cache);
         }
     }
 
-    /// All attempts of one unit, then its record.
-    fn run_unit(&self, unit: u32, dep_ran: Option<u32>, w: usize, cache: &mut ProgramCache) {
+    /// Tell the display which pools ready units wait on, when that changed.
+    fn report_waiting(&self, st: &mut State, now: Instant) {
+        let waiting = st.sched.waiting(now);
+        if waiting != st.waiting {
+            let pools = waiting
+                .iter()
+                .map(|&(p, n)| (st.sched.pool_name(self.plan, p), n))
+                .collect();
+            let _ = self.tx.send(Event::Waiting { pools });
+            st.waiting = waiting;
+        }
+    }
+
+    /// A unit that was given its pools but will not run now: give them back,
+    /// start tokens included.
+    fn unstart(&self, st: &mut State, w: usize, held: &Held) {
+        st.running[w] = None;
+        st.sched.refund(held);
+    }
+
+    /// One attempt of a unit (the first also decides whether it runs at
+    /// all); then either its record or, for a retry, back to the scheduler.
+    fn run_unit(
+        &self,
+        unit: u32,
+        dep_ran: Option<u32>,
+        held: Held,
+        pending: Option<Pending>,
+        w: usize,
+        cache: &mut ProgramCache,
+    ) {
         let plan = self.plan;
         let i = unit as usize;
         let task = plan.task_of(i);
         let worker = w + 1;
-        let argv = plan.argv(i, Some(worker));
+        let resources = Scheduler::render(plan, &held);
+        let start = Some(Start {
+            worker,
+            held: &resources,
+        });
+        let argv = plan.argv(i, start);
         let dir = plan.dir(i);
-        let mut env = plan.env(i, Some(worker));
+        let mut env = plan.env(i, start);
         let path_var = env
             .iter()
             .rev()
@@ -396,98 +478,102 @@ impl Shared<'_> {
         }
         env.push(("JOBRUN_UNIT_ID".into(), OsString::from(&*plan.units[i].id)));
         env.push(("JOBRUN_WORKER".into(), OsString::from(worker.to_string())));
-        env.push(("JOBRUN_ATTEMPT".into(), OsString::new()));
+        for (p, v) in resources.iter().enumerate() {
+            if let Some(v) = v {
+                env.push((plan.pools[p].env_name(), OsString::from(v)));
+            }
+        }
         let log_path = self
             .opts
             .logs_dir
             .join(process::log_file_name(&plan.units[i].id));
 
-        let mut fp: Option<Arc<Fingerprint>> = None;
-        if let Some(prior) = &self.opts.prior {
-            if self.stopping.load(Ordering::Acquire) {
-                let mut st = self.lock();
-                st.running[w] = None;
-                self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
-                return;
+        let (done_attempts, fp) = match pending {
+            Some(p) => (p.attempt, p.fp),
+            None => {
+                let mut fp: Option<Arc<Fingerprint>> = None;
+                if let Some(prior) = &self.opts.prior {
+                    if self.stopping.load(Ordering::Acquire) {
+                        let mut st = self.lock();
+                        self.unstart(&mut st, w, &held);
+                        self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                        return;
+                    }
+                    let mut f = journal::fingerprint(plan, i, &prior.cache);
+                    if !plan.units[i].needs.is_empty() {
+                        // Copied under the lock, hashed outside it (a barrier may
+                        // need thousands of units).
+                        let ran: Vec<journal::Stamp> = {
+                            let st = self.lock();
+                            plan.units[i]
+                                .needs
+                                .iter()
+                                .map(|&d| st.stamps[d as usize])
+                                .collect()
+                        };
+                        f.needs = journal::needs_of(plan, i, prior, &ran);
+                    }
+                    if dep_ran.is_none()
+                        && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
+                    {
+                        let mut st = self.lock();
+                        self.unstart(&mut st, w, &held);
+                        self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
+                        self.work_cv.notify_all();
+                        return;
+                    }
+                    fp = Some(Arc::new(f));
+                }
+                (0, fp)
             }
-            let mut f = journal::fingerprint(plan, i, &prior.cache);
-            if !plan.units[i].needs.is_empty() {
-                // Copied under the lock, hashed outside it (a barrier may
-                // need thousands of units).
-                let ran: Vec<journal::Stamp> = {
-                    let st = self.lock();
-                    plan.units[i]
-                        .needs
-                        .iter()
-                        .map(|&d| st.stamps[d as usize])
-                        .collect()
-                };
-                f.needs = journal::needs_of(plan, i, prior, &ran);
-            }
-            if dep_ran.is_none()
-                && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
-            {
-                let mut st = self.lock();
-                st.running[w] = None;
-                self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
-                self.work_cv.notify_all();
-                return;
-            }
-            fp = Some(Arc::new(f));
+        };
+        let attempt = done_attempts + 1;
+        env.push(("JOBRUN_ATTEMPT".into(), OsString::from(attempt.to_string())));
+        if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
+            self.settle_siblings();
         }
-        let attempts_allowed = task.retries.saturating_add(1);
-        let mut attempt = 0;
+        // The last look at the stop flag before the unit starts.
+        if attempt == 1 && self.stopping.load(Ordering::Acquire) {
+            let mut st = self.lock();
+            self.unstart(&mut st, w, &held);
+            self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+            return;
+        }
+        let started_at = SystemTime::now();
+        let _ = self.tx.send(Event::UnitStarted {
+            unit,
+            attempt,
+            worker: worker as u32,
+            at: started_at,
+            resources,
+        });
+        let t0 = Instant::now();
         let mut log_problem = None;
-        let (outcome, end, duration, started_at, settling) = loop {
-            attempt += 1;
-            if let Some(slot) = env.last_mut() {
-                slot.1 = OsString::from(attempt.to_string());
-            }
-            if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
-                self.settle_siblings();
-            }
-            // The last look at the stop flag before the unit starts.
-            if attempt == 1 && self.stopping.load(Ordering::Acquire) {
-                let mut st = self.lock();
-                st.running[w] = None;
-                self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
-                return;
-            }
-            let started_at = SystemTime::now();
-            let _ = self.tx.send(Event::UnitStarted {
-                unit,
-                attempt,
-                worker: worker as u32,
-                at: started_at,
-            });
-            let t0 = Instant::now();
-            let (end, cause, settling) = self.attempt(
-                w,
-                i,
-                attempt,
-                &log_path,
-                &program,
-                &shown,
-                &argv,
-                &dir,
-                &env,
-                &mut log_problem,
-            );
-            let duration = t0.elapsed();
-            let outcome = match (&end, cause) {
-                (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
-                // Even a clean exit after TERM may have cut the work short.
-                (_, Some(KillCause::Cancel)) => Outcome::Killed,
-                (AttemptEnd::Exited(c), _) if task.ok_codes.contains(c) => Outcome::Ok,
-                _ => Outcome::Failed,
-            };
-            let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
-                && attempt < attempts_allowed
-                && log_problem.is_none()
-                && !self.stopping.load(Ordering::Acquire);
-            if !retry {
-                break (outcome, end, duration, started_at, settling);
-            }
+        let (end, cause, settling) = self.attempt(
+            w,
+            i,
+            attempt,
+            &log_path,
+            &program,
+            &shown,
+            &argv,
+            &dir,
+            &env,
+            &mut log_problem,
+        );
+        let duration = t0.elapsed();
+        let outcome = match (&end, cause) {
+            (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
+            // Even a clean exit after TERM may have cut the work short.
+            (_, Some(KillCause::Cancel)) => Outcome::Killed,
+            (AttemptEnd::Exited(c), _) if task.ok_codes.contains(c) => Outcome::Ok,
+            _ => Outcome::Failed,
+        };
+        let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
+            && attempt < task.retries.saturating_add(1)
+            && log_problem.is_none()
+            && !self.stopping.load(Ordering::Acquire);
+        if retry {
             drop(settling);
             let delay = backoff(task.retry_delay, attempt);
             let _ = self.tx.send(Event::AttemptFailed {
@@ -500,41 +586,39 @@ impl Shared<'_> {
                 timed_out: outcome == Outcome::TimedOut,
                 fingerprint: fp.clone(),
             });
-            if !self.sleep_unless_stopping(delay) {
-                break (outcome, end, duration, started_at, None);
-            }
-        };
+            let mut st = self.lock();
+            st.running[w] = None;
+            st.sched.release(&held);
+            st.sched.push_at(unit, Instant::now() + delay);
+            st.pending.insert(
+                unit,
+                Pending {
+                    attempt,
+                    fp,
+                    last: (outcome, end, duration, started_at),
+                },
+            );
+            self.work_cv.notify_all();
+            return;
+        }
 
         if outcome.is_failure() && !task.keep_failed_outputs {
-            // A half-written output must never pass for a result.
-            for (_, abs) in self.outputs(i) {
-                let _ = std::fs::remove_file(abs);
-            }
+            self.remove_outputs(i);
         }
         let mut st = self.lock();
         st.running[w] = None;
-        if let Some(f) = &fp {
-            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at));
-        }
+        st.sched.release(&held);
         if let Some(e) = log_problem {
             self.give_up(&mut st, e);
         }
-        let allowed = task.allow_failure && outcome.is_failure();
-        self.record(
+        self.record_end(
             &mut st,
-            Finished {
-                unit,
-                outcome,
-                attempts: attempt,
-                end: Some(end),
-                duration,
-                started_at: Some(started_at),
-                ended_at: SystemTime::now(),
-                log: Some(log_path),
-                allowed,
-                fingerprint: fp,
-            },
+            unit,
+            attempt,
+            (outcome, end, duration, started_at),
+            fp,
         );
+        let allowed = task.allow_failure && outcome.is_failure();
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
             st.failures += 1;
             if st.failures >= self.threshold {
@@ -550,6 +634,49 @@ impl Shared<'_> {
         }
         drop(settling);
         self.work_cv.notify_all();
+    }
+
+    /// A half-written output must never pass for a result.
+    fn remove_outputs(&self, i: usize) {
+        for (_, abs) in self.outputs(i) {
+            let _ = std::fs::remove_file(abs);
+        }
+    }
+
+    /// Record a unit whose last attempt ended as `last`.
+    fn record_end(
+        &self,
+        st: &mut State,
+        unit: u32,
+        attempts: u32,
+        last: (Outcome, AttemptEnd, Duration, SystemTime),
+        fp: Option<Arc<Fingerprint>>,
+    ) {
+        let i = unit as usize;
+        let task = self.plan.task_of(i);
+        let (outcome, end, duration, started_at) = last;
+        if let Some(f) = &fp {
+            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at));
+        }
+        let log = self
+            .opts
+            .logs_dir
+            .join(process::log_file_name(&self.plan.units[i].id));
+        self.record(
+            st,
+            Finished {
+                unit,
+                outcome,
+                attempts,
+                end: Some(end),
+                duration,
+                started_at: Some(started_at),
+                ended_at: SystemTime::now(),
+                log: Some(log),
+                allowed: task.allow_failure && outcome.is_failure(),
+                fingerprint: fp,
+            },
+        );
     }
 
     /// Before a unit starts, let siblings whose process already exited be
@@ -686,26 +813,6 @@ impl Shared<'_> {
         (end, cause, settling)
     }
 
-    /// Sleep for a retry delay; false when the run is stopping.
-    fn sleep_unless_stopping(&self, delay: Duration) -> bool {
-        let until = Instant::now() + delay;
-        let mut st = self.lock();
-        loop {
-            if st.cancel.is_some() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= until {
-                return true;
-            }
-            st = self
-                .work_cv
-                .wait_timeout(st, until - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
     /// Record a unit's final outcome and release or skip its dependents.
     fn record(&self, st: &mut State, fin: Finished) {
         let unit = fin.unit;
@@ -720,9 +827,9 @@ impl Shared<'_> {
                 continue;
             }
             if passes {
-                st.waiting[d as usize] -= 1;
-                if st.waiting[d as usize] == 0 {
-                    st.ready.push(Reverse(d));
+                st.unmet[d as usize] -= 1;
+                if st.unmet[d as usize] == 0 {
+                    st.sched.push(self.plan, d);
                 }
             } else {
                 self.finish_unfinished(st, d, Outcome::Skipped);

@@ -8,12 +8,14 @@ mod duration;
 mod load;
 mod max_failures;
 mod model;
+mod rate;
 mod workers;
 
 pub use duration::DurationValue;
 pub use load::{Loaded, load, parse};
 pub use max_failures::MaxFailures;
 pub use model::*;
+pub use rate::Rate;
 pub use workers::Workers;
 
 /// An integer or a string, for values such as `workers = 8 | "auto"`.

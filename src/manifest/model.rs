@@ -23,6 +23,11 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, ScalarSchema>")]
     pub vars: IndexMap<String, Spanned<toml::Value>>,
+    /// Named pools that units take from while they run (per machine):
+    /// a capacity, indexed ids, a start rate, or a capacity and a rate.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, ResourceSchema>")]
+    pub resources: IndexMap<String, Spanned<toml::Value>>,
     /// The tasks, in plan order.
     #[serde(default, rename = "task")]
     #[schemars(rename = "task", length(min = 1))]
@@ -153,6 +158,13 @@ pub struct Task {
     pub allow_failure: Option<bool>,
     /// Overrides `job.keep_failed_outputs`.
     pub keep_failed_outputs: Option<bool>,
+    /// What each unit takes from the `[resources]` pools while it runs.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, UseSchema>")]
+    pub uses: IndexMap<String, Spanned<toml::Value>>,
+    /// At most this many units of this task run at once.
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub max_parallel: Option<Spanned<i64>>,
     /// Exit codes that mean success (default [0]).
     #[schemars(length(min = 1), inner(range(min = 0, max = 255)))]
     pub ok_codes: Option<Vec<i32>>,
@@ -211,3 +223,45 @@ pub struct RangeSchema {
     #[schemars(length(equal = 2))]
     range: Vec<i64>,
 }
+
+/// Schema-only: a pool in `[resources]`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum ResourceSchema {
+    /// How many units' worth may be held at once.
+    Capacity(#[schemars(range(min = 1))] u32),
+    /// `"auto"` (the CPU count) or a percentage of the CPUs, like `"50%"`.
+    Cpus(#[schemars(regex(pattern = r"^(auto|[0-9]+%)$"))] String),
+    /// Indexed: the ids a unit can be given, like `["0", "1"]` for two GPUs.
+    Ids(#[schemars(length(min = 1))] Vec<String>),
+    /// A capacity, a start rate, or both.
+    Table(PoolSchema),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PoolSchema {
+    /// An integer >= 1, `"auto"` or `"N%"` of the CPUs.
+    capacity: Option<CapacitySchema>,
+    /// At most this many attempt starts per period, like `"100/s"`.
+    #[schemars(regex(pattern = r"^\s*[0-9]+\s*/\s*\S+\s*$"))]
+    rate: Option<String>,
+    /// Starts allowed at once before the rate applies (default 1).
+    #[schemars(range(min = 1))]
+    burst: Option<u32>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum CapacitySchema {
+    Count(#[schemars(range(min = 1))] u32),
+    Cpus(#[schemars(regex(pattern = r"^(auto|[0-9]+%)$"))] String),
+}
+
+/// Schema-only: an amount taken from a pool (whole numbers for indexed pools).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct UseSchema(#[schemars(range(min = 0.001))] f64);

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::graph;
 use super::matrix::{self, Scope};
+use super::resources;
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
 use super::value::Value;
@@ -22,6 +23,8 @@ use crate::manifest::{Loaded, Task};
 pub struct PlanOptions {
     /// `--var key=value`, applied over `[vars]`.
     pub vars: Vec<(String, String)>,
+    /// `--resource name=value`, applied over `[resources]`.
+    pub resources: Vec<(String, String)>,
 }
 
 /// Build the plan for a loaded manifest located at `loaded.source.path`.
@@ -147,6 +150,9 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             .into());
     }
 
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pools = resources::pools(&m.resources, &options.resources, src, cpus)?;
+
     let mut tasks: Vec<TaskPlan> = Vec::with_capacity(m.tasks.len());
     let mut units: Vec<Unit> = Vec::new();
     let mut seen_tasks: HashSet<&str> = HashSet::new();
@@ -195,10 +201,39 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             }
         }
 
+        let uses = resources::uses(tname, &task.uses, &pools, src)?;
+        let max_parallel = match &task.max_parallel {
+            Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+            Some(n) => {
+                return Err(Diagnostic::new(format!(
+                    "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
+                    n.get_ref()
+                ))
+                .at(src, n.span())
+                .help("it caps how many of the task's units run at once; leave it out for no cap")
+                .into());
+            }
+            None => None,
+        };
         let keys = exp.keys.clone();
         let resolve = |name: &str| -> Result<Slot, Option<String>> {
             if let Some(k) = keys.iter().position(|k| k == name) {
                 return Ok(Slot::Key(k));
+            }
+            if let Some(pool) = name.strip_prefix("resource.") {
+                let Some(p) = pools.iter().position(|p| p.name == pool) else {
+                    let names = pools.iter().map(|p| p.name.as_str());
+                    return Err(Some(format!(
+                        "{}`{{resource.NAME}}` names a pool of [resources]",
+                        suggest(pool, names)
+                    )));
+                };
+                if !uses.iter().any(|u| u.pool == p) {
+                    return Err(Some(format!(
+                        "task `{tname}` does not use pool `{pool}`: add `{pool} = 1` to its `uses`"
+                    )));
+                }
+                return Ok(Slot::Resource(p));
             }
             match name {
                 "unit.id" => return Ok(Slot::UnitId),
@@ -238,6 +273,11 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                 Ok(Slot::Worker) => Err(Some(
                     "`{worker}` is only known in `run`, `shell` and `env`: a unit's dir, inputs and \
                      outputs must not depend on which worker runs it"
+                        .into(),
+                )),
+                Ok(Slot::Resource(_)) => Err(Some(
+                    "`{resource.NAME}` is only known in `run`, `shell` and `env`: a unit's dir, \
+                     inputs and outputs must not depend on what it is given"
                         .into(),
                 )),
                 other => other,
@@ -390,6 +430,8 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                 .unwrap_or(false),
             ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
             needs: Vec::new(),
+            uses,
+            max_parallel,
             units: start..units.len(),
         });
     }
@@ -456,6 +498,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         tasks,
         units,
         var_values,
+        pools,
     })
 }
 
@@ -699,6 +742,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            resources: Vec::new(),
         };
         build(&loaded, &options)
     }
@@ -866,7 +910,12 @@ pub(crate) mod tests {
                 ],
             ]
         );
-        assert_eq!(p.argv(1, Some(3)).last().unwrap(), "3");
+        let held = [];
+        let start = crate::plan::Start {
+            worker: 3,
+            held: &held,
+        };
+        assert_eq!(p.argv(1, Some(start)).last().unwrap(), "3");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! order; unit ids are unique and depend only on the manifest and the files
 //! its globs and lines sources read, never on the machine or the run.
 
-mod build;
+pub(crate) mod build;
 mod graph;
 mod matrix;
+pub mod resources;
 mod select;
 pub mod shard;
 pub mod template;
@@ -16,5 +17,5 @@ mod walk;
 
 pub use build::{PlanOptions, build, manifest_dir};
 pub use select::select;
-pub use unit::{Command, CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
+pub use unit::{Command, CommandTemplate, JobSettings, Plan, Start, TaskPlan, Unit};
 pub use value::Value;

@@ -21,6 +21,9 @@ pub enum Slot {
     UnitIndex,
     /// 1-based worker slot; only known when the unit starts.
     Worker,
+    /// `resource.NAME`: what the unit holds of pool NAME (index into the
+    /// plan's pools); only known when the unit starts.
+    Resource(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +193,7 @@ fn resolve_ref(
     let parts: Vec<&str> = inner.split('.').collect();
     // Dotted built-ins take two parts; everything else one.
     let head_len = match parts[0] {
-        "env" | "job" | "task" | "unit" if parts.len() >= 2 => 2,
+        "env" | "job" | "task" | "unit" | "resource" if parts.len() >= 2 => 2,
         _ => 1,
     };
     let head = parts[..head_len].join(".");

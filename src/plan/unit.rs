@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::resources::{Pool, Use};
 use super::template::{Lookup, Slot, Template};
 use super::value::Value;
 use crate::manifest::{MaxFailures, OnFailure, OutputMode, Workers};
@@ -57,6 +58,10 @@ pub struct TaskPlan {
     pub ok_codes: Vec<i32>,
     /// Task indices this task needs.
     pub needs: Vec<usize>,
+    /// What each unit takes from the plan's pools while it runs.
+    pub uses: Vec<Use>,
+    /// At most this many of the task's units run at once.
+    pub max_parallel: Option<u32>,
     /// The task's units: a contiguous range of the plan.
     pub units: std::ops::Range<usize>,
 }
@@ -77,6 +82,16 @@ pub struct Plan {
     pub tasks: Vec<TaskPlan>,
     pub units: Vec<Unit>,
     pub var_values: Vec<Value>,
+    /// `[resources]`, in declaration order.
+    pub pools: Vec<Pool>,
+}
+
+/// What is known of a unit only once it starts: its worker slot and what it
+/// holds of each pool (`held[pool]`, rendered: an amount or ids).
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    pub worker: usize,
+    pub held: &'a [Option<String>],
 }
 
 /// A unit's rendered command.
@@ -92,18 +107,18 @@ impl Plan {
         &self.tasks[self.units[unit].task as usize]
     }
 
-    fn cx(&self, unit: usize, worker: Option<usize>) -> UnitCx<'_> {
+    fn cx<'a>(&'a self, unit: usize, start: Option<Start<'a>>) -> UnitCx<'a> {
         UnitCx {
             plan: self,
             unit,
-            worker,
+            start,
         }
     }
 
-    /// The command of `unit`; `worker` is None when not running (plan output),
-    /// and `{worker}` then renders as itself.
-    pub fn command(&self, unit: usize, worker: Option<usize>) -> Command {
-        let cx = self.cx(unit, worker);
+    /// The command of `unit`; `start` is None when not running (plan output,
+    /// fingerprints), and `{worker}` and `{resource.X}` then render as themselves.
+    pub fn command(&self, unit: usize, start: Option<Start<'_>>) -> Command {
+        let cx = self.cx(unit, start);
         match &self.task_of(unit).command {
             CommandTemplate::Run(argv) => Command::Argv(
                 argv.iter()
@@ -115,8 +130,8 @@ impl Plan {
     }
 
     /// The full argv to execute, with `job.shell` for shell tasks.
-    pub fn argv(&self, unit: usize, worker: Option<usize>) -> Vec<OsString> {
-        match self.command(unit, worker) {
+    pub fn argv(&self, unit: usize, start: Option<Start<'_>>) -> Vec<OsString> {
+        match self.command(unit, start) {
             Command::Argv(a) => a,
             Command::Shell(s) => {
                 let mut a: Vec<OsString> = self.job.shell.iter().map(OsString::from).collect();
@@ -144,8 +159,8 @@ impl Plan {
         }
     }
 
-    pub fn env(&self, unit: usize, worker: Option<usize>) -> Vec<(String, OsString)> {
-        let cx = self.cx(unit, worker);
+    pub fn env(&self, unit: usize, start: Option<Start<'_>>) -> Vec<(String, OsString)> {
+        let cx = self.cx(unit, start);
         self.task_of(unit)
             .env
             .iter()
@@ -162,15 +177,18 @@ impl Plan {
             .collect()
     }
 
-    /// Does any template of this task use `{worker}`? Then it renders per start.
+    /// Does any template of this task use `{worker}` or `{resource.X}`?
+    /// Then it renders per start.
     pub fn uses_worker(&self, task: usize) -> bool {
         let t = &self.tasks[task];
         let cmd: Box<dyn Iterator<Item = &Template>> = match &t.command {
             CommandTemplate::Run(a) => Box::new(a.iter()),
             CommandTemplate::Shell(s) => Box::new(std::iter::once(s)),
         };
-        cmd.chain(t.env.iter().map(|(_, t)| t))
-            .any(|t| t.slots().any(|s| *s == Slot::Worker))
+        cmd.chain(t.env.iter().map(|(_, t)| t)).any(|t| {
+            t.slots()
+                .any(|s| matches!(s, Slot::Worker | Slot::Resource(_)))
+        })
     }
 }
 
@@ -178,7 +196,7 @@ impl Plan {
 pub struct UnitCx<'a> {
     plan: &'a Plan,
     unit: usize,
-    worker: Option<usize>,
+    start: Option<Start<'a>>,
 }
 
 impl Lookup for UnitCx<'_> {
@@ -200,9 +218,21 @@ impl Lookup for UnitCx<'_> {
             Slot::TaskName => out.extend_from_slice(self.plan.task_of(self.unit).name.as_bytes()),
             Slot::UnitId => out.extend_from_slice(unit.id.as_bytes()),
             Slot::UnitIndex => out.extend_from_slice(self.unit.to_string().as_bytes()),
-            Slot::Worker => match self.worker {
-                Some(w) => out.extend_from_slice(w.to_string().as_bytes()),
+            Slot::Worker => match self.start {
+                Some(s) => out.extend_from_slice(s.worker.to_string().as_bytes()),
                 None => out.extend_from_slice(b"{worker}"),
+            },
+            Slot::Resource(p) => match self.start {
+                Some(s) => {
+                    if let Some(Some(v)) = s.held.get(*p) {
+                        out.extend_from_slice(v.as_bytes());
+                    }
+                }
+                None => {
+                    out.extend_from_slice(b"{resource.");
+                    out.extend_from_slice(self.plan.pools[*p].name.as_bytes());
+                    out.push(b'}');
+                }
             },
         }
     }

@@ -33,6 +33,16 @@ pub enum JsonEvent {
         task: String,
         attempt: u32,
         worker: u32,
+        /// What the attempt holds of each pool it uses: an amount, or the
+        /// ids of an indexed pool, comma-separated.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        #[schemars(default)]
+        resources: BTreeMap<String, String>,
+    },
+    /// Ready units wait on these pools (units per pool); sent when it changes.
+    Waiting {
+        time: String,
+        pools: BTreeMap<String, usize>,
     },
     /// An attempt failed and the unit will be retried.
     AttemptFailed {
@@ -70,6 +80,10 @@ pub enum JsonEvent {
         exit_code: i32,
         /// Units by outcome; only outcomes that occurred.
         counts: BTreeMap<String, usize>,
+        /// The most each pool had in use at once (absent without pools).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        #[schemars(default)]
+        pool_peaks: BTreeMap<String, f64>,
     },
 }
 
@@ -114,12 +128,22 @@ impl JsonEvent {
                 attempt,
                 worker,
                 at,
+                resources,
             } => JsonEvent::UnitStarted {
                 time: time(*at),
                 id: id(*unit),
                 task: task(*unit),
                 attempt: *attempt,
                 worker: *worker,
+                resources: resources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, v)| Some((plan.pools[p].name.clone(), v.clone()?)))
+                    .collect(),
+            },
+            Event::Waiting { pools } => JsonEvent::Waiting {
+                time: time(SystemTime::now()),
+                pools: pools.iter().cloned().collect(),
             },
             Event::AttemptFailed {
                 unit,
@@ -172,6 +196,7 @@ impl JsonEvent {
                 wall,
                 exit_code,
                 at,
+                peaks,
                 ..
             } => JsonEvent::JobFinished {
                 time: time(*at),
@@ -181,6 +206,12 @@ impl JsonEvent {
                     .iter()
                     .filter(|&(_, c)| c > 0)
                     .map(|(o, c)| (o.as_str().to_owned(), c))
+                    .collect(),
+                pool_peaks: plan
+                    .pools
+                    .iter()
+                    .zip(peaks)
+                    .map(|(p, &m)| (p.name.clone(), m as f64 / 1000.0))
                     .collect(),
             },
         })

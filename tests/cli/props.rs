@@ -22,7 +22,13 @@ fn parse_and_plan(text: String) -> bool {
         return false;
     };
     for i in 0..p.units.len().min(50) {
-        let _ = p.argv(i, Some(1));
+        let _ = p.argv(
+            i,
+            Some(jobrun::plan::Start {
+                worker: 1,
+                held: &[],
+            }),
+        );
         let _ = p.dir(i);
         let _ = p.env(i, None);
     }
