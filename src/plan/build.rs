@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::graph;
 use super::matrix::{self, Scope};
+use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
 use super::value::Value;
@@ -587,16 +588,11 @@ fn template_diag(
     span: Range<usize>,
     e: TemplateError,
 ) -> Diagnostic {
-    // Point inside the string when the literal is written plainly (no escapes).
+    // Point inside the string when its value can be mapped back to the text.
     let raw = src.text.get(span.clone()).unwrap_or("");
-    let plain = raw.len() == text.len() + 2
-        && (raw.starts_with('"') || raw.starts_with('\''))
-        && &raw[1..raw.len() - 1] == text;
-    let at = if plain {
-        let start = span.start + 1 + e.offset;
-        start..start + e.len
-    } else {
-        span
+    let at = match string_span::locate(raw, text, e.offset..e.offset + e.len) {
+        Some(r) => span.start + r.start..span.start + r.end,
+        None => span,
     };
     let mut d =
         Diagnostic::new(format!("task `{task}`, field `{field}`: {}", e.message)).at(src, at);
