@@ -14,7 +14,7 @@ use super::matrix::{self, Scope};
 use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
-use super::value::Value;
+use super::value::{Value, display_bytes};
 use crate::error::{Diagnostic, Error, Source, did_you_mean};
 use crate::manifest::{Loaded, Task};
 
@@ -233,6 +233,10 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             Template::parse(s.get_ref(), &resolve)
                 .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
         };
+        let parse_shell = |s: &Spanned<String>| {
+            Template::parse_shell(s.get_ref(), &resolve)
+                .map_err(|e| template_diag(src, tname, "shell", s.get_ref(), s.span(), e))
+        };
         // Where a unit's files are must not depend on which worker runs it.
         let resolve_fixed = |name: &str| -> Result<Slot, Option<String>> {
             match resolve(name) {
@@ -264,7 +268,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                         .collect::<Result<_, _>>()?,
                 )
             }
-            (None, Some(sh)) => CommandTemplate::Shell(parse(sh, "shell")?),
+            (None, Some(sh)) => CommandTemplate::Shell(parse_shell(sh)?),
             (Some(run), Some(_)) => {
                 return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
                     .at(src, run.span())
@@ -452,12 +456,43 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     }
     graph::link(&tasks, &mut units);
 
-    Ok(Plan {
+    let plan = Plan {
         job,
         tasks,
         units,
         var_values,
-    })
+    };
+    if let Some((u, span, v)) = plan.non_integer_in_arithmetic() {
+        let unit = &plan.units[u];
+        let task = &m.tasks[unit.task as usize];
+        if let Some(sh) = &task.shell {
+            let name = &sh.get_ref()[span.clone()];
+            let e = TemplateError {
+                offset: span.start,
+                len: span.len(),
+                message: format!(
+                    "`{name}` is `{}` for unit `{}`, not an integer, inside shell arithmetic",
+                    display_bytes(&v),
+                    unit.id
+                ),
+                hint: Some(format!(
+                    "the shell evaluates a value inside `$((...))` as an expression, so only decimal \
+                     integers are let in; move `{name}` out of the arithmetic, or pass it through \
+                     `env` and check it in the shell"
+                )),
+            };
+            return Err(template_diag(
+                src,
+                task.name.get_ref(),
+                "shell",
+                sh.get_ref(),
+                sh.span(),
+                e,
+            )
+            .into());
+        }
+    }
+    Ok(plan)
 }
 
 /// `task` or `task[key=value,...]`.

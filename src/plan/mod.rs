@@ -7,8 +7,10 @@
 mod build;
 mod graph;
 mod matrix;
+mod quoting;
 mod select;
 pub mod shard;
+mod shell_context;
 mod string_span;
 pub mod template;
 mod unit;
