@@ -1,4 +1,5 @@
-//! Any text as a template, rendered with any value, quoted and not.
+//! Any text as a template, rendered with any value, quoted and not, and as
+//! a `shell` template (each value quoted for its context).
 #![no_main]
 
 use jobrun::plan::template::{Lookup, Slot, Template};
@@ -30,5 +31,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(t) = Template::parse(text, &resolve) {
         let _ = t.render(&One(value), true);
         let _ = t.render(&One(value), false);
+    }
+    if let Ok(t) = Template::parse_shell(text, &resolve) {
+        let _ = t.render(&One(value), true);
     }
 });

@@ -12,9 +12,10 @@ use toml::Spanned;
 use super::graph;
 use super::matrix::{self, Scope};
 use super::resources;
+use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
-use super::value::Value;
+use super::value::{Value, display_bytes};
 use crate::error::{Diagnostic, Error, Source, did_you_mean};
 use crate::manifest::{Loaded, Task};
 
@@ -267,6 +268,10 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             Template::parse(s.get_ref(), &resolve)
                 .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
         };
+        let parse_shell = |s: &Spanned<String>| {
+            Template::parse_shell(s.get_ref(), &resolve)
+                .map_err(|e| template_diag(src, tname, "shell", s.get_ref(), s.span(), e))
+        };
         // Where a unit's files are must not depend on which worker runs it.
         let resolve_fixed = |name: &str| -> Result<Slot, Option<String>> {
             match resolve(name) {
@@ -303,7 +308,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                         .collect::<Result<_, _>>()?,
                 )
             }
-            (None, Some(sh)) => CommandTemplate::Shell(parse(sh, "shell")?),
+            (None, Some(sh)) => CommandTemplate::Shell(parse_shell(sh)?),
             (Some(run), Some(_)) => {
                 return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
                     .at(src, run.span())
@@ -493,13 +498,44 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     }
     graph::link(&tasks, &mut units);
 
-    Ok(Plan {
+    let plan = Plan {
         job,
         tasks,
         units,
         var_values,
         pools,
-    })
+    };
+    if let Some((u, span, v)) = plan.non_integer_in_arithmetic() {
+        let unit = &plan.units[u];
+        let task = &m.tasks[unit.task as usize];
+        if let Some(sh) = &task.shell {
+            let name = &sh.get_ref()[span.clone()];
+            let e = TemplateError {
+                offset: span.start,
+                len: span.len(),
+                message: format!(
+                    "`{name}` is `{}` for unit `{}`, not an integer, inside shell arithmetic",
+                    display_bytes(&v),
+                    unit.id
+                ),
+                hint: Some(format!(
+                    "the shell evaluates a value inside `$((...))` as an expression, so only decimal \
+                     integers are let in; move `{name}` out of the arithmetic, or pass it through \
+                     `env` and check it in the shell"
+                )),
+            };
+            return Err(template_diag(
+                src,
+                task.name.get_ref(),
+                "shell",
+                sh.get_ref(),
+                sh.span(),
+                e,
+            )
+            .into());
+        }
+    }
+    Ok(plan)
 }
 
 /// `task` or `task[key=value,...]`.
@@ -630,16 +666,11 @@ fn template_diag(
     span: Range<usize>,
     e: TemplateError,
 ) -> Diagnostic {
-    // Point inside the string when the literal is written plainly (no escapes).
+    // Point inside the string when its value can be mapped back to the text.
     let raw = src.text.get(span.clone()).unwrap_or("");
-    let plain = raw.len() == text.len() + 2
-        && (raw.starts_with('"') || raw.starts_with('\''))
-        && &raw[1..raw.len() - 1] == text;
-    let at = if plain {
-        let start = span.start + 1 + e.offset;
-        start..start + e.len
-    } else {
-        span
+    let at = match string_span::locate(raw, text, e.offset..e.offset + e.len) {
+        Some(r) => span.start + r.start..span.start + r.end,
+        None => span,
     };
     let mut d =
         Diagnostic::new(format!("task `{task}`, field `{field}`: {}", e.message)).at(src, at);

@@ -7,9 +7,12 @@
 pub(crate) mod build;
 mod graph;
 mod matrix;
+mod quoting;
 pub mod resources;
 mod select;
 pub mod shard;
+mod shell_context;
+mod string_span;
 pub mod template;
 mod unit;
 pub mod value;

@@ -2,9 +2,16 @@
 //!
 //! A template is parsed once per task field and its names resolved against
 //! the task's scope, so an unknown name is a plan-time error and rendering a
-//! unit cannot fail.
+//! unit cannot fail. A `shell` template also learns, once, how each
+//! placeholder is quoted ([`Template::parse_shell`]).
 
+use std::ops::Range;
+
+use super::quoting::is_integer;
+use super::shell_context;
 use super::value::Accessor;
+
+pub use super::quoting::{Context, Quoting, shell_quote};
 
 /// What a `{name}` refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +39,11 @@ pub enum Segment {
     Ref {
         slot: Slot,
         accessors: Vec<Accessor>,
+        /// How the value is quoted when rendered with `quote`; unquoted
+        /// unless the template was parsed with [`Template::parse_shell`].
+        quoting: Quoting,
+        /// Where `{...}` is in the template text.
+        span: Range<usize>,
     },
 }
 
@@ -102,7 +114,12 @@ impl Template {
                     if !lit.is_empty() {
                         segments.push(Segment::Literal(std::mem::take(&mut lit)));
                     }
-                    segments.push(Segment::Ref { slot, accessors });
+                    segments.push(Segment::Ref {
+                        slot,
+                        accessors,
+                        quoting: Quoting::default(),
+                        span: i..close + 1,
+                    });
                     i = close + 1;
                 }
                 _ => {
@@ -117,6 +134,30 @@ impl Template {
             segments.push(Segment::Literal(lit));
         }
         Ok(Template { segments })
+    }
+
+    /// Parse a `shell` template: as [`Template::parse`], and each placeholder
+    /// learns its quoting context from the shell text around it; a
+    /// placeholder no quoting can make safe is an error at its offset.
+    pub fn parse_shell(
+        text: &str,
+        resolve: &dyn Fn(&str) -> Result<Slot, Option<String>>,
+    ) -> Result<Template, TemplateError> {
+        let mut t = Template::parse(text, resolve)?;
+        let found = shell_context::scan(text)?;
+        debug_assert_eq!(
+            found.len(),
+            t.slots().count(),
+            "one quoting per placeholder"
+        );
+        let refs = t.segments.iter_mut().filter_map(|seg| match seg {
+            Segment::Ref { quoting, .. } => Some(quoting),
+            Segment::Literal(_) => None,
+        });
+        for (quoting, q) in refs.zip(found) {
+            *quoting = q;
+        }
+        Ok(t)
     }
 
     /// A template with no references.
@@ -137,14 +178,39 @@ impl Template {
         })
     }
 
+    /// The first placeholder inside shell arithmetic whose value for `cx` is
+    /// not an integer: where it is in the text, and the value.
+    pub fn non_integer(&self, cx: &dyn Lookup) -> Option<(Range<usize>, Vec<u8>)> {
+        self.segments.iter().find_map(|seg| match seg {
+            Segment::Ref {
+                slot,
+                accessors,
+                quoting,
+                span,
+            } if quoting.context == Context::Arithmetic => {
+                let mut buf = Vec::new();
+                cx.lookup(slot, &mut buf);
+                let v = accessors.iter().fold(&buf[..], |v, a| a.apply(v));
+                (!is_integer(v)).then(|| (span.clone(), v.to_vec()))
+            }
+            _ => None,
+        })
+    }
+
     /// Append the rendered template to `out`. With `quote`, every substituted
-    /// value is shell-quoted (literal text is the user's own shell code).
+    /// value is shell-quoted for its context (literal text is the user's own
+    /// shell code).
     pub fn render_into(&self, cx: &dyn Lookup, quote: bool, out: &mut Vec<u8>) {
         let mut buf = Vec::new();
         for seg in &self.segments {
             match seg {
                 Segment::Literal(s) => out.extend_from_slice(s.as_bytes()),
-                Segment::Ref { slot, accessors } => {
+                Segment::Ref {
+                    slot,
+                    accessors,
+                    quoting,
+                    ..
+                } => {
                     buf.clear();
                     cx.lookup(slot, &mut buf);
                     let mut v: &[u8] = &buf;
@@ -152,7 +218,7 @@ impl Template {
                         v = a.apply(v);
                     }
                     if quote {
-                        out.extend_from_slice(&shell_quote(v));
+                        quoting.quote_into(v, out);
                     } else {
                         out.extend_from_slice(v);
                     }
@@ -214,27 +280,6 @@ fn resolve_ref(
         }
     }
     Ok((slot, accessors))
-}
-
-/// POSIX-shell-quote a value so it is one word and never code.
-pub fn shell_quote(v: &[u8]) -> Vec<u8> {
-    match shlex::bytes::try_quote(v) {
-        Ok(q) => q.into_owned(),
-        // A NUL byte cannot be passed to a process at all; single quotes
-        // still keep the rest from being code.
-        Err(_) => {
-            let mut out = vec![b'\''];
-            for &b in v.iter().filter(|&&b| b != 0) {
-                if b == b'\'' {
-                    out.extend_from_slice(b"'\\''");
-                } else {
-                    out.push(b);
-                }
-            }
-            out.push(b'\'');
-            out
-        }
-    }
 }
 
 #[cfg(test)]
@@ -309,6 +354,24 @@ mod tests {
     }
 
     #[test]
+    fn shell_templates_quote_each_value_for_its_context() {
+        let t =
+            Template::parse_shell("Y=\"{evil}\"; echo '{evil}' {evil} # {file}", &resolve).unwrap();
+        assert_eq!(
+            String::from_utf8(t.render(&Cx, true)).unwrap(),
+            "Y=\"\"'$'\"(touch pwned).jpg\"; echo '$(touch pwned).jpg' '$(touch pwned).jpg' # 'imgs/a b.tar.gz'"
+        );
+        // Unquoted, as before, for templates that are not `shell`.
+        let t = Template::parse("Y=\"{evil}\"", &resolve).unwrap();
+        assert_eq!(t.render(&Cx, true), b"Y=\"'$(touch pwned).jpg'\"");
+        let e = Template::parse_shell("echo ${{x:-{file}}}", &resolve).unwrap_err();
+        assert_eq!((e.offset, e.len), (11, 6));
+        // Template syntax errors come first.
+        let e = Template::parse_shell("echo ${x:-{file}}", &resolve).unwrap_err();
+        assert_eq!(e.message, "unclosed `{` in template");
+    }
+
+    #[test]
     fn errors_point_at_the_problem() {
         let cases = [
             ("x {nope} y", 2, "unknown name `nope` in template"),
@@ -324,13 +387,5 @@ mod tests {
         }
         let e = Template::parse("{file.stme}", &resolve).unwrap_err();
         assert!(e.hint.unwrap().contains("did you mean `.stem`?"));
-    }
-
-    #[test]
-    fn shell_quote_handles_hostile_bytes() {
-        assert_eq!(shell_quote(b"plain"), b"plain");
-        assert_eq!(shell_quote(b"it's"), b"\"it's\"".to_vec());
-        assert_eq!(shell_quote(b"-rf"), b"-rf".to_vec());
-        assert_eq!(shell_quote(b"a\0b"), b"'ab'".to_vec());
     }
 }

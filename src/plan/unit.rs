@@ -4,12 +4,13 @@
 //! rendered on demand, so a million-unit plan costs little memory.
 
 use std::ffi::OsString;
+use std::ops::Range;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::resources::{Pool, Use};
-use super::template::{Lookup, Slot, Template};
+use super::template::{Context, Lookup, Segment, Slot, Template};
 use super::value::Value;
 use crate::manifest::{MaxFailures, OnFailure, OutputMode, Workers};
 
@@ -175,6 +176,35 @@ impl Plan {
             .iter()
             .map(|t| PathBuf::from(OsString::from_vec(t.render(&cx, false))))
             .collect()
+    }
+
+    /// The first unit with a value inside shell arithmetic (`$((...))`) that
+    /// is not an integer: the unit, where the placeholder is in the task's
+    /// `shell`, and the value.
+    pub fn non_integer_in_arithmetic(&self) -> Option<(usize, Range<usize>, Vec<u8>)> {
+        for t in &self.tasks {
+            let CommandTemplate::Shell(s) = &t.command else {
+                continue;
+            };
+            let arithmetic = s.segments.iter().any(|seg| {
+                matches!(seg, Segment::Ref { quoting, .. } if quoting.context == Context::Arithmetic)
+            });
+            if !arithmetic {
+                continue;
+            }
+            // Any worker and any whole amount: both are integers.
+            let held = vec![Some("1".to_owned()); self.pools.len()];
+            let start = Start {
+                worker: 1,
+                held: &held,
+            };
+            for u in t.units.clone() {
+                if let Some((span, v)) = s.non_integer(&self.cx(u, Some(start))) {
+                    return Some((u, span, v));
+                }
+            }
+        }
+        None
     }
 
     /// Does any template of this task use `{worker}` or `{resource.X}`?

@@ -12,6 +12,7 @@ mod hostile;
 mod journal;
 mod plan;
 mod props;
+mod quoting;
 mod report;
 mod schema;
 mod slurm;

@@ -161,6 +161,38 @@ proptest! {
         }
     }
 
+    /// Shell-like text as a `shell` template: parsed and every placeholder
+    /// given a context, or a located error; never a panic. A text that
+    /// parses as a template but not as a shell template fails only for its
+    /// quoting, at a placeholder or an opening quote.
+    #[test]
+    fn any_shell_template_parses_or_errors(
+        text in prop::collection::vec(
+            prop_oneof![
+                Just("{v}"), Just("{{"), Just("}}"), Just("'"), Just("\""), Just("`"),
+                Just("\\"), Just("$"), Just("$("), Just("$(("), Just(")"), Just("("),
+                Just("#"), Just(" "), Just("\n"), Just("<<"), Just("EOF"), Just("x"),
+                Just(";"), Just("case"), Just("~"), Just("-"),
+            ],
+            0..24,
+        ).prop_map(|p| p.concat())
+    ) {
+        let resolve = |name: &str| -> Result<Slot, Option<String>> {
+            if name == "v" { Ok(Slot::Key(0)) } else { Err(None) }
+        };
+        let plain = Template::parse(&text, &resolve);
+        match Template::parse_shell(&text, &resolve) {
+            Ok(t) => {
+                prop_assert!(plain.is_ok());
+                let _ = t.render(&One(b"x y".to_vec()), true);
+            }
+            Err(e) => {
+                prop_assert!(e.offset + e.len <= text.len(), "{e:?}");
+                prop_assert!(text.is_char_boundary(e.offset));
+            }
+        }
+    }
+
     /// A shell-quoted value is one word that a POSIX shell reads back as
     /// exactly the value, whatever its bytes.
     #[test]
