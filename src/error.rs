@@ -196,12 +196,20 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Jaro-Winkler finds long near-misses; one edit (a swap counts as one)
+    // finds the short ones it scores too low (`nte` for `net`, `ot` for `out`).
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|c| {
+            (
+                strsim::jaro_winkler(name, c),
+                strsim::osa_distance(name, c),
+                c,
+            )
+        })
+        .filter(|&(score, edits, c)| score > 0.8 || (edits <= 1 && c.len() >= 2 && name != c))
+        .max_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)))
+        .map(|(_, _, c)| c)
 }
 
 #[cfg(test)]
@@ -241,5 +249,8 @@ mod tests {
     fn suggestions() {
         assert_eq!(did_you_mean("worker", ["workers", "name"]), Some("workers"));
         assert_eq!(did_you_mean("zzz", ["workers", "name"]), None);
+        assert_eq!(did_you_mean("nte", ["cpu", "net"]), Some("net"));
+        assert_eq!(did_you_mean("ot", ["src", "out"]), Some("out"));
+        assert_eq!(did_you_mean("a", ["b"]), None);
     }
 }

@@ -51,6 +51,8 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     counts: Counts,
     selected: usize,
     running: usize,
+    /// Why ready units wait, when a pool is the reason: "12 on cpu, ...".
+    waiting: String,
     started: Instant,
     last_status: Instant,
     /// keep_order: finished units waiting for earlier ones, and the next plan index to print.
@@ -77,6 +79,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             counts: Counts::default(),
             selected: 0,
             running: 0,
+            waiting: String::new(),
             started: Instant::now(),
             last_status: Instant::now(),
             pending: BTreeMap::new(),
@@ -124,8 +127,13 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         {
             self.last_status = Instant::now();
             let done = self.counts.total();
+            let waiting = if self.waiting.is_empty() {
+                String::new()
+            } else {
+                format!(", waiting {}", self.waiting)
+            };
             let line = format!(
-                "jobrun: {done}/{} done ({} ok, {} failed), {} running, {}\n",
+                "jobrun: {done}/{} done ({} ok, {} failed), {} running{waiting}, {}\n",
                 self.selected,
                 self.counts.get(Outcome::Ok) + self.counts.get(Outcome::UpToDate),
                 self.counts.get(Outcome::Failed)
@@ -230,10 +238,14 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 }
             }
             Event::UnitFinished(f) => self.finished(f, w)?,
+            Event::Waiting { pools } => {
+                self.waiting = waiting_text(pools);
+            }
             Event::JobFinished {
                 counts,
                 wall,
                 cancel,
+                peaks,
                 ..
             } => {
                 // keep_order: whatever is left (nothing, normally).
@@ -242,6 +254,9 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                     self.output_block(&f)?;
                 }
                 write_summary(w, counts, *wall, *cancel, &self.failures, &self.slowest)?;
+                if !self.plan.pools.is_empty() && self.opts.verbosity != Verbosity::Quiet {
+                    writeln!(w, "  peak use: {}", peak_text(self.plan, peaks))?;
+                }
             }
             _ => {}
         }
@@ -399,4 +414,33 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             self.slowest.truncate(SLOWEST);
         }
     }
+}
+
+/// "12 on cpu, 3 on s3" (ready units by the pool that holds them back).
+pub fn waiting_text(pools: &[(String, usize)]) -> String {
+    pools
+        .iter()
+        .map(|(p, n)| format!("{n} on {p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "net 4 of 4, cpu 1.5 of 2, api (10/s)": each pool's peak against its capacity.
+fn peak_text(plan: &Plan, peaks: &[u64]) -> String {
+    use crate::plan::resources::show_amount;
+    plan.pools
+        .iter()
+        .zip(peaks)
+        .map(|(p, &m)| {
+            let mut s = match p.capacity {
+                Some(c) => format!("{} {} of {}", p.name, show_amount(m), show_amount(c)),
+                None => p.name.clone(),
+            };
+            if let Some(r) = p.rate {
+                s.push_str(&format!(" ({r})"));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -84,6 +84,25 @@ pub fn write_json(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::R
             .map(|&n| json!(&*plan.units[n as usize].id))
             .collect();
         obj.insert("needs".into(), Json::Array(needs));
+        if !task.uses.is_empty() {
+            let uses: Map<String, Json> = task
+                .uses
+                .iter()
+                .map(|u| {
+                    use crate::plan::resources::MILLI;
+                    let amount = if u.amount.is_multiple_of(MILLI) {
+                        json!(u.amount / MILLI)
+                    } else {
+                        json!(u.amount as f64 / MILLI as f64)
+                    };
+                    (plan.pools[u.pool].name.clone(), amount)
+                })
+                .collect();
+            obj.insert("uses".into(), Json::Object(uses));
+        }
+        if let Some(n) = task.max_parallel {
+            obj.insert("max_parallel".into(), json!(n));
+        }
         serde_json::to_writer(&mut *out, &Json::Object(obj))?;
         out.write_all(b"\n")?;
     }

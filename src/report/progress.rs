@@ -27,6 +27,8 @@ pub struct Progress {
     ok: u64,
     failed: u64,
     skipped: u64,
+    /// Why ready units wait, when a pool is the reason.
+    waiting: String,
     /// The terminal's width when the run started.
     columns: Option<u16>,
 }
@@ -71,6 +73,7 @@ impl Progress {
             ok: 0,
             failed: 0,
             skipped: 0,
+            waiting: String::new(),
             columns,
         };
         p.update_counts();
@@ -95,15 +98,20 @@ impl Progress {
                 // (5 times a second), so the bar costs nothing per unit.
                 self.guarded(|b| b.bar.inc(1));
             }
+            Event::Waiting { pools } => self.waiting = super::plain::waiting_text(pools),
             _ => {}
         }
     }
 
     fn update_counts(&mut self) {
-        let text = format!(
+        let mut text = format!(
             "ok {}  failed {}  skipped {}",
             self.ok, self.failed, self.skipped
         );
+        if !self.waiting.is_empty() {
+            text.push_str("  waiting ");
+            text.push_str(&self.waiting);
+        }
         self.guarded(|b| b.bar.set_message(text));
     }
 

@@ -14,5 +14,6 @@ mod plan;
 mod props;
 mod quoting;
 mod report;
+mod resources;
 mod schema;
 mod slurm;
