@@ -34,6 +34,10 @@ pub struct Spec<'a> {
     pub fail_fast: bool,
     /// Extra `jobrun` arguments for every shard (`--var`, `--only`, ...).
     pub args: &'a [String],
+    /// CPUs each pod requests: the job's `cpu` pool, when it has one.
+    pub cpus: Option<u32>,
+    /// How the job's rates are shared by the shards (an annotation).
+    pub notes: &'a [String],
 }
 
 /// The Indexed Job.
@@ -67,10 +71,18 @@ pub fn manifest(s: &Spec<'_>) -> Value {
             }],
         },
     });
+    if let Some(c) = s.cpus {
+        spec["template"]["spec"]["containers"][0]["resources"] =
+            json!({ "requests": { "cpu": c.to_string() } });
+    }
+    let mut metadata = json!({ "name": s.name });
+    if !s.notes.is_empty() {
+        metadata["annotations"] = json!({ "jobrun/rates": s.notes.join("; ") });
+    }
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": { "name": s.name },
+        "metadata": metadata,
         "spec": spec,
     })
 }
@@ -137,6 +149,8 @@ pub fn k8s(args: &K8sArgs, plan: &Plan, selected: &[bool]) -> Result<i32, Error>
         parallelism: args.parallelism,
         fail_fast: plan.job.on_failure != OnFailure::Continue,
         args: &passthrough,
+        cpus: super::cpus_per_shard(plan),
+        notes: &super::rate_notes(plan, args.input.shards),
     });
     // Serializing a Value cannot fail.
     let text = serde_json::to_string_pretty(&job).unwrap_or_default();
@@ -160,7 +174,25 @@ mod tests {
             parallelism: None,
             fail_fast: true,
             args: &[],
+            cpus: None,
+            notes: &[],
         }
+    }
+
+    #[test]
+    fn the_cpu_pool_is_requested_and_rates_are_noted() {
+        let notes = ["pool `s3`: 100/s for the whole job, so 100/4s per shard".to_owned()];
+        let job = manifest(&Spec {
+            cpus: Some(2),
+            notes: &notes,
+            ..spec()
+        });
+        let c = &job["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["resources"], json!({ "requests": { "cpu": "2" } }));
+        assert_eq!(
+            job["metadata"]["annotations"]["jobrun/rates"],
+            json!(notes[0])
+        );
     }
 
     #[test]

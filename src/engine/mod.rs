@@ -35,6 +35,10 @@ pub fn passthrough_args(input: &ShardedInput) -> Vec<String> {
         args.push("--var".to_owned());
         args.push(v.clone());
     }
+    for r in &input.selection.resources {
+        args.push("--resource".to_owned());
+        args.push(r.clone());
+    }
     for o in &input.selection.only {
         args.push("--only".to_owned());
         args.push(o.clone());
@@ -47,6 +51,30 @@ pub fn passthrough_args(input: &ShardedInput) -> Vec<String> {
         args.push(w.clone());
     }
     args
+}
+
+/// The CPUs each shard asks its engine for: the `cpu` pool's capacity.
+pub fn cpus_per_shard(plan: &Plan) -> Option<u32> {
+    use crate::plan::resources::MILLI;
+    let pool = plan.pools.iter().find(|p| p.name == "cpu")?;
+    let c = pool.capacity?;
+    u32::try_from(c.div_ceil(MILLI)).ok()
+}
+
+/// One line per rated pool: a rate is for the whole job, so each of
+/// `shards` machines gets its share.
+pub fn rate_notes(plan: &Plan, shards: u32) -> Vec<String> {
+    plan.pools
+        .iter()
+        .filter_map(|p| {
+            let r = p.rate?;
+            Some(format!(
+                "pool `{}`: {r} for the whole job, so {} per shard",
+                p.name,
+                r.split(shards)
+            ))
+        })
+        .collect()
 }
 
 /// The number of selected units in each of `total` shards, or the error

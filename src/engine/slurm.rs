@@ -35,6 +35,10 @@ pub struct Script<'a> {
     pub args: &'a [String],
     /// Extra `#SBATCH` options, like `--partition=batch`.
     pub sbatch_options: &'a [String],
+    /// `--cpus-per-task`: the job's `cpu` pool, when it has one.
+    pub cpus: Option<u32>,
+    /// Comment lines, e.g. how the job's rates are shared by the shards.
+    pub notes: &'a [String],
 }
 
 /// The `--array` value: `0-(N-1)`, with `%M` when limited.
@@ -74,6 +78,9 @@ pub fn script(s: &Script<'_>) -> Result<String, String> {
     let _ = writeln!(w, "#SBATCH --job-name=jobrun-{}", s.job);
     let _ = writeln!(w, "#SBATCH --array={}", array_spec(n, s.array_limit));
     let _ = writeln!(w, "#SBATCH --output={}", directive_value(&output)?);
+    if let Some(c) = s.cpus {
+        let _ = writeln!(w, "#SBATCH --cpus-per-task={c}");
+    }
     for o in s.sbatch_options {
         if o.contains('\n') || !o.starts_with('-') {
             return Err(format!(
@@ -88,6 +95,9 @@ pub fn script(s: &Script<'_>) -> Result<String, String> {
         "# The total travels with the script: SLURM_ARRAY_TASK_COUNT is only the size of one submission."
     );
     let _ = writeln!(w, "export JOBRUN_SHARD_TOTAL={n}");
+    for note in s.notes {
+        let _ = writeln!(w, "# {}", note.replace('\n', " "));
+    }
     let _ = writeln!(w);
     let _ = write!(
         w,
@@ -169,6 +179,8 @@ mod tests {
             cancel_pending_on_failure: true,
             args: &[],
             sbatch_options: &[],
+            cpus: None,
+            notes: &[],
         }
     }
 

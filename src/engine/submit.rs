@@ -53,6 +53,8 @@ pub fn slurm(args: &SlurmArgs, plan: &Plan, selected: &[bool]) -> Result<i32, Er
         cancel_pending_on_failure: plan.job.on_failure != OnFailure::Continue,
         args: &passthrough,
         sbatch_options: &args.sbatch_options,
+        cpus: super::cpus_per_shard(plan),
+        notes: &super::rate_notes(plan, n),
     })
     .map_err(Error::Usage)?;
     if args.print {

@@ -202,3 +202,38 @@ fn resource_overrides_and_plan_json() {
         assert!(stderr(&out).contains(want), "{arg}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn engines_request_the_cpu_pool_and_share_rates() {
+    let job = Job::new(indoc! {r#"
+        [resources]
+        cpu = 3
+        s3 = { capacity = 8, rate = "100/s" }
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 8] }
+        uses = { cpu = 1, s3 = 1 }
+        run = ["true"]
+    "#});
+    let out = job.sub("slurm", &["--shards", "4", "--print"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.contains("#SBATCH --cpus-per-task=3\n"), "{script}");
+    assert!(
+        script.contains("# pool `s3`: 100/s for the whole job, so 100/4s per shard\n"),
+        "{script}"
+    );
+    let out = job.sub("k8s", &["--shards", "4", "--image", "img:1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let k: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        k["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "3"
+    );
+    assert!(
+        k["metadata"]["annotations"]["jobrun/rates"]
+            .as_str()
+            .is_some_and(|s| s.contains("100/4s per shard")),
+        "{k}"
+    );
+}
