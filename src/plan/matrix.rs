@@ -4,6 +4,7 @@
 //! Invariant: combinations come out in matrix order (declared keys, the last
 //! varying fastest), then the combinations includes add, in include order.
 
+use std::collections::HashSet;
 use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
@@ -299,15 +300,14 @@ fn source_values(
                 .map(|v| scalar(scope, v, span.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
             // Caught here, a repeat points at the array instead of a later unit id clash.
-            for (i, v) in values.iter().enumerate() {
-                if values[..i].contains(v) {
-                    return Err(err(format!(
-                        "task `{}`: `matrix.{key}` lists `{}` twice",
-                        scope.task,
-                        v.display()
-                    ))
-                    .help("each value gives units of its own; remove the repeat"));
-                }
+            let mut seen: HashSet<&[u8]> = HashSet::with_capacity(values.len());
+            if let Some(v) = values.iter().find(|v| !seen.insert(v.as_bytes())) {
+                return Err(err(format!(
+                    "task `{}`: `matrix.{key}` lists `{}` twice",
+                    scope.task,
+                    v.display()
+                ))
+                .help("each value gives units of its own; remove the repeat"));
             }
             values
         }
