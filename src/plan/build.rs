@@ -10,7 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::graph;
-use super::matrix::{self, Scope};
+use super::matrix::{self, Budget, Scope};
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
 use super::value::Value;
@@ -150,6 +150,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     let mut tasks: Vec<TaskPlan> = Vec::with_capacity(m.tasks.len());
     let mut units: Vec<Unit> = Vec::new();
     let mut seen_tasks: HashSet<&str> = HashSet::new();
+    let mut budget = Budget::PLAN;
     for (ti, task) in m.tasks.iter().enumerate() {
         let tname = task.name.get_ref();
         check_task_name(tname).map_err(|msg| Diagnostic::new(msg).at(src, task.name.span()))?;
@@ -183,7 +184,8 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             lookup: &cx,
             parse: &parse_static,
         };
-        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude)?;
+        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude, budget)?;
+        budget = budget.after(&exp);
         for k in &exp.keys {
             if var_names.contains(k) {
                 return Err(Diagnostic::new(format!(

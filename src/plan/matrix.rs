@@ -1,22 +1,41 @@
 //! Matrix expansion: value sources, cartesian product, then GitHub Actions
 //! `exclude` and `include` (SPEC 1.1).
 //!
-//! Invariant: combinations come out in matrix order (declared keys, the last
+//! Invariants: combinations come out in matrix order (declared keys, the last
 //! varying fastest), then the combinations includes add, in include order.
+//! The number of combinations is known and checked against the plan's budget
+//! before any of them is made.
 
-use std::collections::HashSet;
-use std::io::{BufRead, Read};
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::source::{self, Source as ValueSource};
 use super::template::{Lookup, Template};
 use super::value::Value;
-use super::walk::{self, WalkError};
-use crate::error::{Diagnostic, Source, did_you_mean, io_reason};
+use crate::error::{Diagnostic, Source, did_you_mean};
+
+/// Units a plan may have: it keeps every unit in memory (about 200 bytes each).
+pub const MAX_UNITS: usize = 10_000_000;
+
+/// What is left of the plan's limits for the next task.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub units: usize,
+}
+
+impl Budget {
+    pub const PLAN: Budget = Budget { units: MAX_UNITS };
+
+    /// What is left after a task's expansion.
+    pub fn after(self, exp: &Expansion) -> Budget {
+        Budget {
+            units: self.units - exp.combos.len(),
+        }
+    }
+}
 
 /// One combination: a value per task key (None where an include-added unit
 /// lacks a key), and for include-added units the keys its id lists.
@@ -55,9 +74,10 @@ pub fn expand(
     matrix: &IndexMap<String, Spanned<toml::Value>>,
     include: &[Entry],
     exclude: &[Entry],
+    budget: Budget,
 ) -> Result<Expansion, Diagnostic> {
     let mut keys: Vec<String> = Vec::new();
-    let mut sources: Vec<Vec<Value>> = Vec::new();
+    let mut sources: Vec<ValueSource<'_>> = Vec::new();
     for (key, value) in matrix {
         check_key_name(scope, key, value.span())?;
         if key == "include" || key == "exclude" {
@@ -69,41 +89,33 @@ pub fn expand(
                     )),
             );
         }
-        sources.push(source_values(scope, key, value)?);
+        sources.push(ValueSource::new(scope, key, value)?);
         keys.push(key.clone());
     }
     let declared = keys.len();
-
-    // Cartesian product, last key fastest.
+    let last_key = || sources.last().map_or(0..0, |s| s.span.clone());
+    let Some(values) = source_values(scope, &sources, budget.units)? else {
+        return Err(too_many(scope, budget, last_key()));
+    };
+    // Cartesian product, last key fastest; within the budget, as counted.
     let mut combos: Vec<Combo> = Vec::new();
     if declared > 0 {
-        let total = sources
-            .iter()
-            .try_fold(1usize, |acc, s| acc.checked_mul(s.len()));
-        let Some(total) = total.filter(|t| *t <= 10_000_000) else {
-            return Err(Diagnostic::new(format!(
-                "task `{}`: the matrix has more than 10,000,000 combinations",
-                scope.task
-            ))
-            .at(scope.source, matrix.values().last().map_or(0..0, |v| v.span()))
-            .label("the product of all matrix keys is too large")
-            .help("a plan keeps every unit in memory (about 200 bytes each): split the job into several job files"));
-        };
+        let total: usize = values.iter().map(Vec::len).product();
         combos.reserve(total);
         let mut idx = vec![0usize; declared];
         for _ in 0..total {
-            let values: Box<[Option<Value>]> = idx
+            let v: Box<[Option<Value>]> = idx
                 .iter()
-                .zip(&sources)
+                .zip(&values)
                 .map(|(&i, s)| Some(s[i].clone()))
                 .collect();
             combos.push(Combo {
-                values,
+                values: v,
                 own_keys: None,
             });
             for k in (0..declared).rev() {
                 idx[k] += 1;
-                if idx[k] < sources[k].len() {
+                if idx[k] < values[k].len() {
                     break;
                 }
                 idx[k] = 0;
@@ -199,11 +211,95 @@ pub fn expand(
             own_keys: None,
         });
     }
+    if combos.len() > budget.units {
+        return Err(too_many(scope, budget, last_key()));
+    }
     Ok(Expansion {
         keys,
         declared,
         combos,
     })
+}
+
+/// Every source's values, or `None` when their product is over `budget`.
+/// Arrays and ranges are counted before anything is read or made; globs and
+/// lines files are then read with what they leave.
+fn source_values(
+    scope: &Scope<'_>,
+    sources: &[ValueSource<'_>],
+    budget: usize,
+) -> Result<Option<Vec<Vec<Value>>>, Diagnostic> {
+    let mut product = 1usize;
+    let mut over = false;
+    for n in sources.iter().filter_map(ValueSource::len) {
+        match product.checked_mul(n) {
+            Some(p) if p <= budget => product = p,
+            _ => over = true,
+        }
+    }
+    // Past the budget only an empty source (allow_empty) can save the matrix,
+    // making the product 0 however large the rest; the other sources are
+    // then only checked, and not even opened unless one was empty.
+    let mut empty = false;
+    let mut unread = Vec::new();
+    let mut values: Vec<Option<Vec<Value>>> = vec![None; sources.len()];
+    for (i, s) in sources.iter().enumerate() {
+        if s.len().is_some() {
+            continue;
+        }
+        if over && !empty && !s.allows_empty() {
+            unread.push(i);
+            continue;
+        }
+        let limit = if over || empty { 0 } else { budget / product };
+        match s.values(scope, limit)? {
+            Some(read) if read.is_empty() => empty = true,
+            Some(read) => {
+                product *= read.len();
+                values[i] = Some(read);
+            }
+            None => over = true,
+        }
+    }
+    if over && !empty {
+        return Ok(None);
+    }
+    for i in unread {
+        sources[i].values(scope, 0)?;
+    }
+    let limit = if empty { 0 } else { budget };
+    let mut out = Vec::with_capacity(sources.len());
+    for (s, v) in sources.iter().zip(values) {
+        out.push(match v {
+            Some(v) => v,
+            None if s.len().is_some() => s.values(scope, limit)?.unwrap_or_default(),
+            None => Vec::new(),
+        });
+    }
+    Ok(Some(out))
+}
+
+fn too_many(scope: &Scope<'_>, budget: Budget, at: Range<usize>) -> Diagnostic {
+    let d = if budget.units == MAX_UNITS {
+        Diagnostic::new(format!(
+            "task `{}`: the matrix has more than 10,000,000 combinations",
+            scope.task
+        ))
+        .at(scope.source, at)
+        .label("the product of all matrix keys is too large")
+    } else {
+        Diagnostic::new(format!(
+            "task `{}`: the plan has more than 10,000,000 units",
+            scope.task
+        ))
+        .at(scope.source, at)
+        .label(format!(
+            "the tasks before this one have {} units, so this one may have {} at most",
+            MAX_UNITS - budget.units,
+            budget.units
+        ))
+    };
+    d.help("a plan keeps every unit in memory (about 200 bytes each): split the job into several job files")
 }
 
 fn list(keys: &[String]) -> String {
@@ -254,257 +350,14 @@ fn entry_values(
     entry
         .get_ref()
         .iter()
-        .map(|(k, v)| Ok((k.clone(), scalar(scope, v.get_ref(), v.span())?, v.span())))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                source::scalar(scope, v.get_ref(), v.span())?,
+                v.span(),
+            ))
+        })
         .collect()
-}
-
-/// A literal value: strings are templates over vars and env.
-fn scalar(scope: &Scope<'_>, v: &toml::Value, span: Range<usize>) -> Result<Value, Diagnostic> {
-    Ok(match v {
-        toml::Value::String(s) => {
-            let t = (scope.parse)(s, span, "matrix value")?;
-            Value::new(&t.render(scope.lookup, false))
-        }
-        toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
-        toml::Value::Float(f) => Value::from(f.to_string().as_str()),
-        toml::Value::Boolean(b) => Value::from(if *b { "true" } else { "false" }),
-        other => {
-            return Err(Diagnostic::new(format!(
-                "task `{}`: a matrix value must be a string, integer, float or boolean, not {}",
-                scope.task,
-                other.type_str()
-            ))
-            .at(scope.source, span));
-        }
-    })
-}
-
-fn source_values(
-    scope: &Scope<'_>,
-    key: &str,
-    value: &Spanned<toml::Value>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let span = value.span();
-    let err = |msg: String| Diagnostic::new(msg).at(scope.source, span.clone());
-    let values = match value.get_ref() {
-        toml::Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(format!(
-                    "task `{}`: `matrix.{key}` has no values",
-                    scope.task
-                ))
-                .help("give at least one value, or remove the key"));
-            }
-            let values = items
-                .iter()
-                .map(|v| scalar(scope, v, span.clone()))
-                .collect::<Result<Vec<_>, _>>()?;
-            // Caught here, a repeat points at the array instead of a later unit id clash.
-            let mut seen: HashSet<&[u8]> = HashSet::with_capacity(values.len());
-            if let Some(v) = values.iter().find(|v| !seen.insert(v.as_bytes())) {
-                return Err(err(format!(
-                    "task `{}`: `matrix.{key}` lists `{}` twice",
-                    scope.task,
-                    v.display()
-                ))
-                .help("each value gives units of its own; remove the repeat"));
-            }
-            values
-        }
-        toml::Value::Table(t) => {
-            let kinds: Vec<&str> = ["glob", "lines", "range"]
-                .into_iter()
-                .filter(|k| t.contains_key(*k))
-                .collect();
-            for k in t.keys() {
-                if !["glob", "lines", "range", "allow_empty"].contains(&k.as_str()) {
-                    let mut d = err(format!("unknown key `{k}` in `matrix.{key}`"));
-                    if let Some(s) = did_you_mean(k, ["glob", "lines", "range", "allow_empty"]) {
-                        d = d.label(format!("did you mean `{s}`?"));
-                    }
-                    return Err(d.help("a value source is `{ glob = \"...\" }`, `{ lines = \"FILE\" }` or `{ range = [START, END] }`"));
-                }
-            }
-            if kinds.len() != 1 {
-                return Err(err(format!(
-                    "`matrix.{key}` must have exactly one of `glob`, `lines` or `range`"
-                )));
-            }
-            let allow_empty = match t.get("allow_empty") {
-                None => false,
-                Some(toml::Value::Boolean(b)) if kinds[0] != "range" => *b,
-                Some(_) => {
-                    return Err(err(format!(
-                        "`allow_empty` in `matrix.{key}` must be a boolean, and goes with `glob` or `lines`"
-                    )));
-                }
-            };
-            let text = |k: &str| match t.get(k) {
-                Some(toml::Value::String(s)) => Ok(s.clone()),
-                _ => Err(err(format!("`matrix.{key}.{k}` must be a string"))),
-            };
-            match kinds[0] {
-                "glob" => glob_values(scope, key, &text("glob")?, allow_empty, &span)?,
-                "lines" => lines_values(scope, key, &text("lines")?, allow_empty, &span)?,
-                _ => range_values(t.get("range"), &err, key)?,
-            }
-        }
-        other => {
-            return Err(err(format!(
-                "`matrix.{key}` must be an array of values or a value source table, not {}",
-                other.type_str()
-            ))
-            .help("write `[1, 2]`, `{ glob = \"src/*.jpg\" }`, `{ lines = \"list.txt\" }` or `{ range = [0, 10] }`"));
-        }
-    };
-    Ok(values)
-}
-
-fn range_values(
-    v: Option<&toml::Value>,
-    err: &dyn Fn(String) -> Diagnostic,
-    key: &str,
-) -> Result<Vec<Value>, Diagnostic> {
-    let bounds = match v {
-        Some(toml::Value::Array(a)) if a.len() == 2 => match (&a[0], &a[1]) {
-            (toml::Value::Integer(s), toml::Value::Integer(e)) => Some((*s, *e)),
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some((start, end)) = bounds else {
-        return Err(err(format!(
-            "`matrix.{key}.range` must be two integers `[START, END]`"
-        ))
-        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
-    };
-    if end <= start {
-        return Err(err(format!(
-            "`matrix.{key}.range` is empty: END ({end}) must be greater than START ({start})"
-        ))
-        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
-    }
-    // i128: the width of [i64::MIN, i64::MAX] does not fit an i64.
-    if i128::from(end) - i128::from(start) > 10_000_000 {
-        return Err(err(format!(
-            "`matrix.{key}.range` has more than 10,000,000 values"
-        )));
-    }
-    Ok((start..end)
-        .map(|i| Value::from(i.to_string().as_str()))
-        .collect())
-}
-
-fn glob_values(
-    scope: &Scope<'_>,
-    key: &str,
-    pattern: &str,
-    allow_empty: bool,
-    span: &Range<usize>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let t = (scope.parse)(pattern, span.clone(), "glob")?;
-    let rendered = t.render(scope.lookup, false);
-    let Ok(rendered) = String::from_utf8(rendered) else {
-        return Err(Diagnostic::new(format!(
-            "`matrix.{key}.glob` is not valid UTF-8 after substitution"
-        ))
-        .at(scope.source, span.clone()));
-    };
-    let paths = walk::glob(scope.job_dir, &rendered).map_err(|e| match e {
-        WalkError::Pattern(e) => Diagnostic::new(format!("invalid glob `{rendered}`: {}", e.msg))
-            .at(scope.source, span.clone())
-            .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`"),
-        WalkError::Io(dir, e) => Diagnostic::new(format!(
-            "cannot read `{}` while globbing: {}",
-            dir.display(),
-            io_reason(&e)
-        ))
-        .at(scope.source, span.clone()),
-    })?;
-    let values: Vec<Value> = paths.iter().map(|p| Value::new(p)).collect();
-    if values.is_empty() && !allow_empty {
-        return Err(Diagnostic::new(format!("glob `{rendered}` matches no file"))
-            .at(scope.source, span.clone())
-            .label(format!("searched in `{}`", scope.job_dir.display()))
-            .help("check the pattern (it is relative to the job's dir), or add `allow_empty = true`"));
-    }
-    Ok(values)
-}
-
-/// A `lines` value longer than this is not a value but a wrong file.
-const MAX_LINE_BYTES: usize = 1 << 20;
-/// As for every value source (see `range`).
-const MAX_VALUES: usize = 10_000_000;
-
-fn lines_values(
-    scope: &Scope<'_>,
-    key: &str,
-    file: &str,
-    allow_empty: bool,
-    span: &Range<usize>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let t = (scope.parse)(file, span.clone(), "lines")?;
-    let rendered = t.render(scope.lookup, false);
-    let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
-    let cannot_read = |e: std::io::Error| {
-        Diagnostic::new(format!(
-            "cannot read the lines file `{}` of `matrix.{key}`: {}",
-            String::from_utf8_lossy(&rendered),
-            io_reason(&e)
-        ))
-        .at(scope.source, span.clone())
-        .label(format!("looked in `{}`", scope.job_dir.display()))
-        .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
-    };
-    let too_much = |what: String| {
-        Diagnostic::new(format!(
-            "the lines file `{}` of `matrix.{key}` {what}",
-            String::from_utf8_lossy(&rendered)
-        ))
-        .at(scope.source, span.clone())
-    };
-    // Streamed with bounds: a pipe (`<(find ...)`) works, and `/dev/zero`
-    // is an error rather than all of memory.
-    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
-    let mut values: Vec<Value> = Vec::new();
-    let mut line = Vec::new();
-    let mut line_no = 0usize;
-    loop {
-        line.clear();
-        // One byte past the limit (and one for a `\r`) tells a long line apart.
-        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 2)
-            .read_until(b'\n', &mut line)
-            .map_err(cannot_read)?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let l = line.strip_suffix(b"\r").unwrap_or(&line);
-        if l.len() > MAX_LINE_BYTES {
-            return Err(too_much(format!(
-                "has a line longer than {} MiB (line {line_no})",
-                MAX_LINE_BYTES >> 20
-            )));
-        }
-        if !l.is_empty() {
-            if values.len() >= MAX_VALUES {
-                return Err(too_much("has more than 10,000,000 lines".into()));
-            }
-            values.push(Value::new(l));
-        }
-    }
-    if values.is_empty() && !allow_empty {
-        return Err(Diagnostic::new(format!(
-            "the lines file `{}` of `matrix.{key}` has no non-empty line",
-            String::from_utf8_lossy(&rendered)
-        ))
-        .at(scope.source, span.clone())
-        .help("fill the file, or add `allow_empty = true`"));
-    }
-    Ok(values)
 }
 
 #[cfg(test)]
@@ -513,7 +366,13 @@ mod tests {
 
     use indoc::indoc;
 
+    use std::ops::Range;
+    use std::path::Path;
+
+    use super::{Budget, Expansion, Scope, expand};
+    use crate::error::Diagnostic;
     use crate::plan::build::tests::{error, files, ids, plan, plan_in};
+    use crate::plan::template::{Lookup, Slot, Template};
     use crate::plan::{Plan, Value};
 
     /// A task `t` with these matrix lines, run = ["true"].
@@ -884,6 +743,116 @@ exclude = [{ cc = "gcc" }]"#,
         assert!(
             e.contains("unit `t[os=bsd]` has no value for `cc`, which its templates use"),
             "{e}"
+        );
+    }
+
+    /// Expand the first task of `task(lines)` with this budget left.
+    fn expand_with(lines: &str, budget: Budget) -> Result<Expansion, String> {
+        struct Nothing;
+        impl Lookup for Nothing {
+            fn lookup(&self, _: &Slot, _: &mut Vec<u8>) {}
+        }
+        let loaded = crate::manifest::parse("job.toml".into(), task(lines)).expect("parses");
+        let t = &loaded.manifest.tasks[0];
+        let parse = |text: &str, _: Range<usize>, _: &str| {
+            Template::parse(text, &|_| Err(None)).map_err(|e| Diagnostic::new(e.message))
+        };
+        let scope = Scope {
+            source: &loaded.source,
+            job_dir: Path::new("."),
+            task: "t",
+            lookup: &Nothing,
+            parse: &parse,
+        };
+        expand(&scope, &t.matrix, &t.include, &t.exclude, budget).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn the_matrix_is_counted_before_any_value_is_made() {
+        // Each range is within its own limit; making their values would take
+        // 400 MB each (12 GB for 30), so an answer at all shows nothing was made.
+        let huge = "{ range = [0, 10000000] }";
+        let thirty: String = (1..=30)
+            .map(|i| format!("matrix.k{i} = {huge}\n"))
+            .collect();
+        for (lines, at) in [
+            (thirty.as_str(), "job.toml:33:14"),
+            (
+                &format!("matrix.a = {huge}\nmatrix.b = {huge}\n"),
+                "job.toml:5:12",
+            ),
+            // Counted before the lines file is even opened.
+            (
+                &format!(
+                    "matrix.a = {huge}\nmatrix.l = {{ lines = \"missing.txt\" }}\nmatrix.b = {huge}\n"
+                ),
+                "job.toml:6:12",
+            ),
+        ] {
+            let e = error(&task(lines));
+            assert!(
+                e.contains("task `t`: the matrix has more than 10,000,000 combinations"),
+                "{e}"
+            );
+            assert!(e.contains(at), "{at} not in {e}");
+        }
+    }
+
+    #[test]
+    fn lines_files_are_read_only_as_far_as_the_budget() {
+        let dir = files(&[("three.txt", b"x\ny\nz\n"), ("empty.txt", b"")]);
+        let toml =
+            task("matrix.a = { range = [0, 5000000] }\nmatrix.l = { lines = \"three.txt\" }\n");
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("more than 10,000,000 combinations"), "{e}");
+        // An empty source empties the product, however large the rest.
+        let toml = task(
+            "matrix.a = { range = [0, 10000000] }\nmatrix.b = { range = [0, 10000000] }\n\
+             matrix.l = { lines = \"empty.txt\", allow_empty = true }\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(p.units.len(), 0);
+        // Then the other sources are checked after all.
+        let toml = task(
+            "matrix.a = { range = [0, 10000000] }\nmatrix.b = { range = [0, 10000000] }\n\
+             matrix.m = { lines = \"missing.txt\" }\n\
+             matrix.l = { lines = \"empty.txt\", allow_empty = true }\n",
+        );
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read the lines file `missing.txt`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_budget_is_plan_wide() {
+        let left = Budget { units: 5 };
+        let e = expand_with("matrix.a = [1, 2]\nmatrix.b = [1, 2, 3]\n", left).unwrap_err();
+        assert!(
+            e.contains("task `t`: the plan has more than 10,000,000 units"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "the tasks before this one have 9999995 units, so this one may have 5 at most"
+            ),
+            "{e}"
+        );
+        let exp = expand_with("matrix.a = [1, 2]\nmatrix.b = [1, 2]\n", left).unwrap();
+        assert_eq!(exp.combos.len(), 4);
+        // Units an include adds count too, and so does the lone unit of a task without a matrix.
+        let e = expand_with(
+            "matrix.a = [1, 2]\nmatrix.b = [1, 2]\ninclude = [{ a = 3 }, { a = 4 }]\n",
+            left,
+        )
+        .unwrap_err();
+        assert!(e.contains("the plan has more than 10,000,000 units"), "{e}");
+        let none = Budget { units: 0 };
+        assert!(
+            expand_with("", none)
+                .unwrap_err()
+                .contains("may have 0 at most")
         );
     }
 }

@@ -9,6 +9,7 @@ mod graph;
 mod matrix;
 mod select;
 pub mod shard;
+mod source;
 pub mod template;
 mod unit;
 pub mod value;
