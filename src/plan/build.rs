@@ -467,7 +467,7 @@ fn unit_id(
     keys: &[String],
     declared: usize,
     values: &[Option<Value>],
-    own: Option<&[u16]>,
+    own: Option<&[u32]>,
 ) -> String {
     let mut id = String::with_capacity(task.len() + 16 * declared.max(1));
     id.push_str(task);

@@ -3,15 +3,19 @@
 //!
 //! Invariants: combinations come out in matrix order (declared keys, the last
 //! varying fastest), then the combinations includes add, in include order.
-//! The number of combinations is known and checked against the plan's budget
-//! before any of them is made.
+//! The number of units and of values they keep is known and checked against
+//! the plan's budget before any combination is made. Each include or exclude
+//! entry costs the combinations it names (one, when it gives every matrix
+//! key), not a pass over all of them.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::grid::{Grid, Positions};
 use super::source::{self, Source as ValueSource};
 use super::template::{Lookup, Template};
 use super::value::Value;
@@ -19,20 +23,28 @@ use crate::error::{Diagnostic, Source, did_you_mean};
 
 /// Units a plan may have: it keeps every unit in memory (about 200 bytes each).
 pub const MAX_UNITS: usize = 10_000_000;
+/// Values a plan's units may keep in all, one per unit and key (16 bytes
+/// each, whether the unit has a value for the key or not).
+pub const MAX_SLOTS: usize = 200_000_000;
 
 /// What is left of the plan's limits for the next task.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     pub units: usize,
+    pub slots: usize,
 }
 
 impl Budget {
-    pub const PLAN: Budget = Budget { units: MAX_UNITS };
+    pub const PLAN: Budget = Budget {
+        units: MAX_UNITS,
+        slots: MAX_SLOTS,
+    };
 
     /// What is left after a task's expansion.
     pub fn after(self, exp: &Expansion) -> Budget {
         Budget {
             units: self.units - exp.combos.len(),
+            slots: self.slots - exp.combos.len() * exp.keys.len(),
         }
     }
 }
@@ -42,7 +54,7 @@ impl Budget {
 #[derive(Debug, Clone)]
 pub struct Combo {
     pub values: Box<[Option<Value>]>,
-    pub own_keys: Option<Box<[u16]>>,
+    pub own_keys: Option<Box<[u32]>>,
 }
 
 #[derive(Debug)]
@@ -68,6 +80,18 @@ pub struct Scope<'a> {
 }
 
 type Entry = Spanned<IndexMap<String, Spanned<toml::Value>>>;
+
+/// An include entry, resolved against the matrix.
+struct Extension {
+    /// Declared keys it names: (key, the positions of its value).
+    picks: Vec<(usize, Vec<u32>)>,
+    /// Declared keys it names, with their values (for a unit it adds).
+    matching: Vec<(usize, Value)>,
+    /// Keys the matrix does not declare, with their values.
+    extras: Vec<(usize, Value)>,
+    /// Whether it extends a combination; if not, it adds one.
+    extends: bool,
+}
 
 pub fn expand(
     scope: &Scope<'_>,
@@ -97,37 +121,27 @@ pub fn expand(
     let Some(values) = source_values(scope, &sources, budget.units)? else {
         return Err(too_many(scope, budget, last_key()));
     };
-    // Cartesian product, last key fastest; within the budget, as counted.
-    let mut combos: Vec<Combo> = Vec::new();
-    if declared > 0 {
-        let total: usize = values.iter().map(Vec::len).product();
-        combos.reserve(total);
-        let mut idx = vec![0usize; declared];
-        for _ in 0..total {
-            let v: Box<[Option<Value>]> = idx
-                .iter()
-                .zip(&values)
-                .map(|(&i, s)| Some(s[i].clone()))
-                .collect();
-            combos.push(Combo {
-                values: v,
-                own_keys: None,
-            });
-            for k in (0..declared).rev() {
-                idx[k] += 1;
-                if idx[k] < values[k].len() {
-                    break;
-                }
-                idx[k] = 0;
-            }
-        }
-    }
+    let grid = Grid::new(values.iter().map(Vec::len).collect());
+    let mut index: HashMap<String, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.clone(), k))
+        .collect();
+    // Built for the keys entries name, when they first name them.
+    let mut positions: Vec<Option<Positions<'_>>> = (0..declared).map(|_| None).collect();
+    let mut pick = |k: usize, v: &Value| -> Vec<u32> {
+        positions[k]
+            .get_or_insert_with(|| Positions::new(&values[k]))
+            .of(v)
+    };
 
+    // Exclude first, entry by entry: one that removes nothing is an error
+    // even when an earlier entry removed what it names.
+    let mut removed = vec![false; if exclude.is_empty() { 0 } else { grid.total() }];
     for entry in exclude {
-        let pairs = entry_values(scope, entry, "exclude")?;
-        let mut wanted = Vec::new();
-        for (key, value, span) in pairs {
-            let Some(k) = keys.iter().position(|x| *x == key) else {
+        let mut picks = Vec::new();
+        for (key, value, span) in entry_values(scope, entry, "exclude")? {
+            let Some(&k) = index.get(&key) else {
                 let mut d = Diagnostic::new(format!(
                     "task `{}`: exclude names `{key}`, which is not a matrix key",
                     scope.task
@@ -139,11 +153,15 @@ pub fn expand(
                 };
                 return Err(d.help(format!("matrix keys: {}", list(&keys))));
             };
-            wanted.push((k, value));
+            picks.push((k, pick(k, &value)));
         }
-        let before = combos.len();
-        combos.retain(|c| !wanted.iter().all(|(k, v)| c.values[*k].as_ref() == Some(v)));
-        if combos.len() == before {
+        let mut removes = false;
+        grid.each(&picks, |i| {
+            removes |= !removed[i];
+            removed[i] = true;
+            true
+        });
+        if !removes {
             return Err(Diagnostic::new(format!(
                 "task `{}`: this exclude entry removes nothing",
                 scope.task
@@ -153,66 +171,130 @@ pub fn expand(
             .help("check the values against `jobrun plan`; an exclude that matches nothing is almost always a typo"));
         }
     }
+    let is_kept = |i: usize| removed.get(i) != Some(&true);
+    let kept = grid.total() - removed.iter().filter(|r| **r).count();
 
-    let originals = combos.len();
+    // Includes are resolved before any combination is made, so the plan's
+    // size and width are known first.
+    let mut extensions: Vec<Extension> = Vec::with_capacity(include.len());
+    let mut widened_at = last_key();
     for entry in include {
-        let pairs = entry_values(scope, entry, "include")?;
-        let mut matching: Vec<(usize, Value)> = Vec::new();
-        let mut extras: Vec<(usize, Value)> = Vec::new();
-        for (key, value, span) in pairs {
+        let mut ext = Extension {
+            picks: Vec::new(),
+            matching: Vec::new(),
+            extras: Vec::new(),
+            extends: false,
+        };
+        for (key, value, span) in entry_values(scope, entry, "include")? {
             check_key_name(scope, &key, span)?;
-            match keys.iter().position(|x| *x == key) {
-                Some(k) if k < declared => matching.push((k, value)),
-                Some(k) => extras.push((k, value)),
+            match index.get(&key) {
+                Some(&k) if k < declared => {
+                    ext.picks.push((k, pick(k, &value)));
+                    ext.matching.push((k, value));
+                }
+                Some(&k) => ext.extras.push((k, value)),
                 None => {
+                    index.insert(key.clone(), keys.len());
+                    ext.extras.push((keys.len(), value));
                     keys.push(key);
-                    for c in &mut combos {
-                        let mut v = std::mem::take(&mut c.values).into_vec();
-                        v.push(None);
-                        c.values = v.into_boxed_slice();
-                    }
-                    extras.push((keys.len() - 1, value));
+                    widened_at = entry.span();
                 }
             }
         }
-        let mut extended = false;
-        for c in &mut combos[..originals] {
-            if matching
-                .iter()
-                .all(|(k, v)| c.values[*k].as_ref() == Some(v))
-            {
-                extended = true;
-                for (k, v) in &extras {
-                    c.values[*k] = Some(v.clone());
-                }
-            }
-        }
-        if !extended {
-            let mut values = vec![None; keys.len()];
-            let mut own: Vec<u16> = Vec::new();
-            for (k, v) in matching.iter().chain(&extras) {
-                values[*k] = Some(v.clone());
-                own.push(*k as u16);
-            }
-            // Declared keys first in declaration order, then extras in the order
-            // the task's includes first name them, so all ids of a task agree.
-            own.sort_unstable();
-            combos.push(Combo {
-                values: values.into_boxed_slice(),
-                own_keys: Some(own.into_boxed_slice()),
-            });
-        }
+        grid.each(&ext.picks, |i| {
+            ext.extends |= is_kept(i);
+            !ext.extends
+        });
+        extensions.push(ext);
     }
+    let added = extensions.iter().filter(|e| !e.extends).count();
     // No matrix: one unit, unless includes alone define the units (GitHub
     // treats an include-only matrix as one job per entry).
-    if declared == 0 && combos.is_empty() {
+    let lone = usize::from(declared == 0 && added == 0);
+    let units = kept + added + lone;
+    if units > budget.units {
+        return Err(too_many(scope, budget, last_key()));
+    }
+    let width = keys.len();
+    if units.checked_mul(width).is_none_or(|s| s > budget.slots) {
+        return Err(Diagnostic::new(format!(
+            "task `{}`: {units} units with {width} keys each are too many values to keep",
+            scope.task
+        ))
+        .at(scope.source, widened_at)
+        .label(if width > declared {
+            "this entry's keys widen every unit"
+        } else {
+            "the matrix is this wide"
+        })
+        .help(format!(
+            "a plan keeps a value for every unit and key, at most {MAX_SLOTS} in all; \
+             give include entries keys in common, or split the job into several job files"
+        )));
+    }
+
+    let mut combos: Vec<Combo> = Vec::with_capacity(units);
+    // Where each kept combination is, when excludes removed some.
+    let mut slot: Vec<u32> = Vec::new();
+    let mut idx = vec![0usize; declared];
+    for i in 0..grid.total() {
+        if !removed.is_empty() {
+            slot.push(if is_kept(i) {
+                combos.len() as u32
+            } else {
+                u32::MAX
+            });
+        }
+        if is_kept(i) {
+            let mut v: Vec<Option<Value>> = Vec::with_capacity(width);
+            v.extend(idx.iter().zip(&values).map(|(&j, s)| Some(s[j].clone())));
+            v.resize(width, None);
+            combos.push(Combo {
+                values: v.into_boxed_slice(),
+                own_keys: None,
+            });
+        }
+        for k in (0..declared).rev() {
+            idx[k] += 1;
+            if idx[k] < values[k].len() {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    for ext in extensions {
+        if ext.extends {
+            // Original values are never overwritten, earlier includes' extras are.
+            grid.each(&ext.picks, |i| {
+                if is_kept(i) {
+                    let c = if slot.is_empty() { i } else { slot[i] as usize };
+                    for (k, v) in &ext.extras {
+                        combos[c].values[*k] = Some(v.clone());
+                    }
+                }
+                true
+            });
+            continue;
+        }
+        let mut values = vec![None; width];
+        let mut own: Vec<u32> = Vec::new();
+        for (k, v) in ext.matching.into_iter().chain(ext.extras) {
+            own.push(k as u32);
+            values[k] = Some(v);
+        }
+        // Declared keys first in declaration order, then extras in the order
+        // the task's includes first name them, so all ids of a task agree.
+        own.sort_unstable();
+        combos.push(Combo {
+            values: values.into_boxed_slice(),
+            own_keys: Some(own.into_boxed_slice()),
+        });
+    }
+    if lone == 1 {
         combos.push(Combo {
             values: Box::from([]),
             own_keys: None,
         });
-    }
-    if combos.len() > budget.units {
-        return Err(too_many(scope, budget, last_key()));
     }
     Ok(Expansion {
         keys,
@@ -368,6 +450,8 @@ mod tests {
 
     use std::ops::Range;
     use std::path::Path;
+
+    use proptest::prelude::*;
 
     use super::{Budget, Expansion, Scope, expand};
     use crate::error::Diagnostic;
@@ -827,7 +911,10 @@ exclude = [{ cc = "gcc" }]"#,
 
     #[test]
     fn the_budget_is_plan_wide() {
-        let left = Budget { units: 5 };
+        let left = Budget {
+            units: 5,
+            slots: 100,
+        };
         let e = expand_with("matrix.a = [1, 2]\nmatrix.b = [1, 2, 3]\n", left).unwrap_err();
         assert!(
             e.contains("task `t`: the plan has more than 10,000,000 units"),
@@ -848,11 +935,234 @@ exclude = [{ cc = "gcc" }]"#,
         )
         .unwrap_err();
         assert!(e.contains("the plan has more than 10,000,000 units"), "{e}");
-        let none = Budget { units: 0 };
+        let none = Budget {
+            units: 0,
+            slots: 100,
+        };
         assert!(
             expand_with("", none)
                 .unwrap_err()
                 .contains("may have 0 at most")
         );
+    }
+
+    #[test]
+    fn units_times_keys_is_bounded() {
+        // Include entries that each bring a key of their own widen every unit.
+        let entries: String = (0..20).map(|i| format!("{{ k{i} = {i} }},")).collect();
+        let left = Budget {
+            units: 100,
+            slots: 399,
+        };
+        let e = expand_with(&format!("include = [{entries}]\n"), left).unwrap_err();
+        assert!(
+            e.contains("task `t`: 20 units with 20 keys each are too many values to keep"),
+            "{e}"
+        );
+        assert!(e.contains("job.toml:4:"), "{e}");
+        let exp = expand_with(
+            &format!("include = [{entries}]\n"),
+            Budget { slots: 400, ..left },
+        )
+        .unwrap();
+        assert_eq!(exp.combos.len(), 20);
+    }
+
+    #[test]
+    fn excludes_and_includes_name_every_copy_of_a_repeated_line() {
+        let dir = files(&[("l.txt", b"a\nb\na\n")]);
+        let toml = task(
+            "matrix.l = { lines = \"l.txt\" }\nmatrix.n = [1, 2]\nexclude = [{ l = \"a\" }]\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(ids(&p), ["t[l=b,n=1]", "t[l=b,n=2]"]);
+        let toml = task("matrix.l = { lines = \"l.txt\" }\ninclude = [{ l = \"a\", x = 1 }]\n");
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("duplicate unit id `t[l=a]`"), "{e}");
+    }
+
+    /// An include or exclude entry: (key, value).
+    type Pairs = Vec<(&'static str, u8)>;
+
+    /// The semantics spelled out naively (a pass over every combination per
+    /// entry), to check the indexed expansion against: (values, ids) or the
+    /// error it must give.
+    fn reference(
+        matrix: &[(&'static str, Vec<u8>)],
+        exclude: &[Pairs],
+        include: &[Pairs],
+    ) -> Result<(Vec<String>, Vec<String>), &'static str> {
+        let mut keys: Vec<&str> = matrix.iter().map(|(k, _)| *k).collect();
+        let declared = keys.len();
+        // (a value per key, the keys the id of a unit an include adds lists)
+        type Naive = (Vec<Option<u8>>, Option<Vec<usize>>);
+        let mut combos: Vec<Naive> = Vec::new();
+        if declared > 0 {
+            combos.push((Vec::new(), None));
+            for (_, vs) in matrix {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|(c, _)| {
+                        vs.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push(Some(*v));
+                            (c, None)
+                        })
+                    })
+                    .collect();
+            }
+        }
+        for e in exclude {
+            let mut want = Vec::new();
+            for (k, v) in e {
+                let k = keys
+                    .iter()
+                    .position(|x| x == k)
+                    .ok_or("which is not a matrix key")?;
+                want.push((k, *v));
+            }
+            let before = combos.len();
+            combos.retain(|(c, _)| !want.iter().all(|(k, v)| c[*k] == Some(*v)));
+            if combos.len() == before {
+                return Err("this exclude entry removes nothing");
+            }
+        }
+        let originals = combos.len();
+        for e in include {
+            let (mut matching, mut extras) = (Vec::new(), Vec::new());
+            for (k, v) in e {
+                match keys.iter().position(|x| x == k) {
+                    Some(i) if i < declared => matching.push((i, *v)),
+                    Some(i) => extras.push((i, *v)),
+                    None => {
+                        keys.push(k);
+                        combos.iter_mut().for_each(|(c, _)| c.push(None));
+                        extras.push((keys.len() - 1, *v));
+                    }
+                }
+            }
+            let mut extended = false;
+            for (c, _) in &mut combos[..originals] {
+                if matching.iter().all(|(k, v)| c[*k] == Some(*v)) {
+                    extended = true;
+                    extras.iter().for_each(|(k, v)| c[*k] = Some(*v));
+                }
+            }
+            if !extended {
+                let mut c = vec![None; keys.len()];
+                let mut own: Vec<usize> = matching.iter().chain(&extras).map(|(k, _)| *k).collect();
+                matching
+                    .iter()
+                    .chain(&extras)
+                    .for_each(|(k, v)| c[*k] = Some(*v));
+                own.sort_unstable();
+                combos.push((c, Some(own)));
+            }
+        }
+        if declared == 0 && combos.is_empty() {
+            combos.push((Vec::new(), None));
+        }
+        let show = |c: &[Option<u8>], ks: &mut dyn Iterator<Item = usize>, sep: &str| {
+            ks.filter_map(|k| {
+                c.get(k)
+                    .copied()
+                    .flatten()
+                    .map(|v| format!("{}={v}", keys[k]))
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for (c, own) in &combos {
+            let inner = match own {
+                Some(own) => show(c, &mut own.iter().copied(), ","),
+                None => show(c, &mut (0..declared), ","),
+            };
+            let id = if inner.is_empty() {
+                "t".to_owned()
+            } else {
+                format!("t[{inner}]")
+            };
+            if ids.contains(&id) {
+                return Err("duplicate unit id");
+            }
+            ids.push(id);
+        }
+        let values = combos
+            .iter()
+            .map(|(c, _)| show(c, &mut (0..keys.len()), " "))
+            .collect();
+        Ok((values, ids))
+    }
+
+    /// Up to `most` entries naming 1 to 3 of `keys` (distinct), values 0 to 2.
+    fn entries(keys: Vec<&'static str>, most: usize) -> impl Strategy<Value = Vec<Pairs>> {
+        let named = prop::sample::subsequence(keys.clone(), 1..=keys.len().min(3));
+        let entry = named.prop_flat_map(|ks| {
+            prop::collection::vec(0u8..3, ks.len())
+                .prop_map(move |vs| ks.iter().copied().zip(vs).collect::<Pairs>())
+        });
+        prop::collection::vec(entry, 0..=most)
+    }
+
+    fn inline(entries: &[Pairs]) -> String {
+        let each: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{ {} }}",
+                    e.iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        format!("[{}]", each.join(", "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn indexed_expansion_agrees_with_the_naive_one(
+            case in prop::sample::subsequence(&["a", "b", "c"][..], 0..=3).prop_flat_map(|ks| {
+                // Key `a` may repeat a value: it is then read from a lines file.
+                let values = prop::collection::vec(prop::collection::vec(0u8..3, 1..4), ks.len());
+                // Declared keys, so that most cases plan (`errors` tests the others).
+                let exclude = entries(if ks.is_empty() { vec!["x"] } else { ks.clone() }, 2);
+                (Just(ks), values, exclude, entries(vec!["a", "b", "c", "x", "y"], 4))
+            }),
+        ) {
+            let (ks, vss, exclude, include) = case;
+            let matrix: Vec<(&'static str, Vec<u8>)> = ks.into_iter().zip(vss).map(|(k, mut vs)| {
+                if k != "a" {
+                    vs.sort_unstable();
+                    vs.dedup();
+                }
+                (k, vs)
+            }).collect();
+            let dir = files(&[]);
+            let mut lines = String::new();
+            for (k, vs) in &matrix {
+                if *k == "a" {
+                    let text: String = vs.iter().map(|v| format!("{v}\n")).collect();
+                    std::fs::write(dir.path().join("a.txt"), text).unwrap();
+                    lines.push_str("matrix.a = { lines = \"a.txt\" }\n");
+                } else {
+                    let list: Vec<String> = vs.iter().map(u8::to_string).collect();
+                    lines.push_str(&format!("matrix.{k} = [{}]\n", list.join(", ")));
+                }
+            }
+            lines.push_str(&format!("exclude = {}\ninclude = {}\n", inline(&exclude), inline(&include)));
+            let got = plan_in(dir.path(), &task(&lines), &[]);
+            match (reference(&matrix, &exclude, &include), got) {
+                (Ok((want_values, want_ids)), Ok(p)) => {
+                    prop_assert_eq!(values(&p), want_values, "{}", lines);
+                    prop_assert_eq!(ids(&p), want_ids, "{}", lines);
+                }
+                (Err(want), Err(e)) => prop_assert!(e.to_string().contains(want), "{} not in {}\n{}", want, e, lines),
+                (want, got) => prop_assert!(false, "want {:?}, got {:?}\n{}", want.map(|_| ()), got.map(|p| p.units.len()), lines),
+            }
+        }
     }
 }

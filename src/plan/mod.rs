@@ -6,6 +6,7 @@
 
 mod build;
 mod graph;
+mod grid;
 mod matrix;
 mod select;
 pub mod shard;
