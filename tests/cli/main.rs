@@ -13,5 +13,6 @@ mod journal;
 mod plan;
 mod props;
 mod report;
+mod scale;
 mod schema;
 mod slurm;
