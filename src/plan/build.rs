@@ -10,7 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::graph;
-use super::matrix::{self, Scope};
+use super::matrix::{self, Budget, Scope};
 use super::resources;
 use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
@@ -157,6 +157,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     let mut tasks: Vec<TaskPlan> = Vec::with_capacity(m.tasks.len());
     let mut units: Vec<Unit> = Vec::new();
     let mut seen_tasks: HashSet<&str> = HashSet::new();
+    let mut budget = Budget::PLAN;
     for (ti, task) in m.tasks.iter().enumerate() {
         let tname = task.name.get_ref();
         check_task_name(tname).map_err(|msg| Diagnostic::new(msg).at(src, task.name.span()))?;
@@ -190,7 +191,8 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             lookup: &cx,
             parse: &parse_static,
         };
-        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude)?;
+        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude, budget)?;
+        budget = budget.after(&exp);
         for k in &exp.keys {
             if var_names.contains(k) {
                 return Err(Diagnostic::new(format!(
@@ -544,7 +546,7 @@ fn unit_id(
     keys: &[String],
     declared: usize,
     values: &[Option<Value>],
-    own: Option<&[u16]>,
+    own: Option<&[u32]>,
 ) -> String {
     let mut id = String::with_capacity(task.len() + 16 * declared.max(1));
     id.push_str(task);

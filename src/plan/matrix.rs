@@ -1,28 +1,60 @@
 //! Matrix expansion: value sources, cartesian product, then GitHub Actions
 //! `exclude` and `include` (SPEC 1.1).
 //!
-//! Invariant: combinations come out in matrix order (declared keys, the last
+//! Invariants: combinations come out in matrix order (declared keys, the last
 //! varying fastest), then the combinations includes add, in include order.
+//! The number of units and of values they keep is known and checked against
+//! the plan's budget before any combination is made. Each include or exclude
+//! entry costs the combinations it names (one, when it gives every matrix
+//! key), not a pass over all of them.
 
-use std::io::{BufRead, Read};
+use std::collections::HashMap;
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::grid::{Grid, Positions};
+use super::source::{self, Source as ValueSource};
 use super::template::{Lookup, Template};
 use super::value::Value;
-use super::walk::{self, WalkError};
-use crate::error::{Diagnostic, Source, did_you_mean, io_reason};
+use crate::error::{Diagnostic, Source, did_you_mean};
+
+/// Units a plan may have: it keeps every unit in memory (about 200 bytes each).
+pub const MAX_UNITS: usize = 10_000_000;
+/// Values a plan's units may keep in all, one per unit and key (16 bytes
+/// each, whether the unit has a value for the key or not).
+pub const MAX_SLOTS: usize = 200_000_000;
+
+/// What is left of the plan's limits for the next task.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub units: usize,
+    pub slots: usize,
+}
+
+impl Budget {
+    pub const PLAN: Budget = Budget {
+        units: MAX_UNITS,
+        slots: MAX_SLOTS,
+    };
+
+    /// What is left after a task's expansion.
+    pub fn after(self, exp: &Expansion) -> Budget {
+        Budget {
+            units: self.units - exp.combos.len(),
+            slots: self.slots - exp.combos.len() * exp.keys.len(),
+        }
+    }
+}
 
 /// One combination: a value per task key (None where an include-added unit
 /// lacks a key), and for include-added units the keys its id lists.
 #[derive(Debug, Clone)]
 pub struct Combo {
     pub values: Box<[Option<Value>]>,
-    pub own_keys: Option<Box<[u16]>>,
+    pub own_keys: Option<Box<[u32]>>,
 }
 
 #[derive(Debug)]
@@ -49,14 +81,27 @@ pub struct Scope<'a> {
 
 type Entry = Spanned<IndexMap<String, Spanned<toml::Value>>>;
 
+/// An include entry, resolved against the matrix.
+struct Extension {
+    /// Declared keys it names: (key, the positions of its value).
+    picks: Vec<(usize, Vec<u32>)>,
+    /// Declared keys it names, with their values (for a unit it adds).
+    matching: Vec<(usize, Value)>,
+    /// Keys the matrix does not declare, with their values.
+    extras: Vec<(usize, Value)>,
+    /// Whether it extends a combination; if not, it adds one.
+    extends: bool,
+}
+
 pub fn expand(
     scope: &Scope<'_>,
     matrix: &IndexMap<String, Spanned<toml::Value>>,
     include: &[Entry],
     exclude: &[Entry],
+    budget: Budget,
 ) -> Result<Expansion, Diagnostic> {
     let mut keys: Vec<String> = Vec::new();
-    let mut sources: Vec<Vec<Value>> = Vec::new();
+    let mut sources: Vec<ValueSource<'_>> = Vec::new();
     for (key, value) in matrix {
         check_key_name(scope, key, value.span())?;
         if key == "include" || key == "exclude" {
@@ -68,53 +113,35 @@ pub fn expand(
                     )),
             );
         }
-        sources.push(source_values(scope, key, value)?);
+        sources.push(ValueSource::new(scope, key, value)?);
         keys.push(key.clone());
     }
     let declared = keys.len();
+    let last_key = || sources.last().map_or(0..0, |s| s.span.clone());
+    let Some(values) = source_values(scope, &sources, budget.units)? else {
+        return Err(too_many(scope, budget, last_key()));
+    };
+    let grid = Grid::new(values.iter().map(Vec::len).collect());
+    let mut index: HashMap<String, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.clone(), k))
+        .collect();
+    // Built for the keys entries name, when they first name them.
+    let mut positions: Vec<Option<Positions<'_>>> = (0..declared).map(|_| None).collect();
+    let mut pick = |k: usize, v: &Value| -> Vec<u32> {
+        positions[k]
+            .get_or_insert_with(|| Positions::new(&values[k]))
+            .of(v)
+    };
 
-    // Cartesian product, last key fastest.
-    let mut combos: Vec<Combo> = Vec::new();
-    if declared > 0 {
-        let total = sources
-            .iter()
-            .try_fold(1usize, |acc, s| acc.checked_mul(s.len()));
-        let Some(total) = total.filter(|t| *t <= 10_000_000) else {
-            return Err(Diagnostic::new(format!(
-                "task `{}`: the matrix has more than 10,000,000 combinations",
-                scope.task
-            ))
-            .at(scope.source, matrix.values().last().map_or(0..0, |v| v.span()))
-            .label("the product of all matrix keys is too large")
-            .help("a plan keeps every unit in memory (about 200 bytes each): split the job into several job files"));
-        };
-        combos.reserve(total);
-        let mut idx = vec![0usize; declared];
-        for _ in 0..total {
-            let values: Box<[Option<Value>]> = idx
-                .iter()
-                .zip(&sources)
-                .map(|(&i, s)| Some(s[i].clone()))
-                .collect();
-            combos.push(Combo {
-                values,
-                own_keys: None,
-            });
-            for k in (0..declared).rev() {
-                idx[k] += 1;
-                if idx[k] < sources[k].len() {
-                    break;
-                }
-                idx[k] = 0;
-            }
-        }
-    }
-
+    // Exclude first, entry by entry: one that removes nothing is an error
+    // even when an earlier entry removed what it names.
+    let mut removed = vec![false; if exclude.is_empty() { 0 } else { grid.total() }];
     for entry in exclude {
-        let pairs = entry_values(scope, entry, "exclude")?;
-        let mut wanted = Vec::new();
-        for (key, value, span) in pairs {
-            let Some(k) = keys.iter().position(|x| *x == key) else {
+        let mut picks = Vec::new();
+        for (key, value, span) in entry_values(scope, entry, "exclude")? {
+            let Some(&k) = index.get(&key) else {
                 let mut d = Diagnostic::new(format!(
                     "task `{}`: exclude names `{key}`, which is not a matrix key",
                     scope.task
@@ -126,11 +153,15 @@ pub fn expand(
                 };
                 return Err(d.help(format!("matrix keys: {}", list(&keys))));
             };
-            wanted.push((k, value));
+            picks.push((k, pick(k, &value)));
         }
-        let before = combos.len();
-        combos.retain(|c| !wanted.iter().all(|(k, v)| c.values[*k].as_ref() == Some(v)));
-        if combos.len() == before {
+        let mut removes = false;
+        grid.each(&picks, |i| {
+            removes |= !removed[i];
+            removed[i] = true;
+            true
+        });
+        if !removes {
             return Err(Diagnostic::new(format!(
                 "task `{}`: this exclude entry removes nothing",
                 scope.task
@@ -140,59 +171,126 @@ pub fn expand(
             .help("check the values against `jobrun plan`; an exclude that matches nothing is almost always a typo"));
         }
     }
+    let is_kept = |i: usize| removed.get(i) != Some(&true);
+    let kept = grid.total() - removed.iter().filter(|r| **r).count();
 
-    let originals = combos.len();
+    // Includes are resolved before any combination is made, so the plan's
+    // size and width are known first.
+    let mut extensions: Vec<Extension> = Vec::with_capacity(include.len());
+    let mut widened_at = last_key();
     for entry in include {
-        let pairs = entry_values(scope, entry, "include")?;
-        let mut matching: Vec<(usize, Value)> = Vec::new();
-        let mut extras: Vec<(usize, Value)> = Vec::new();
-        for (key, value, span) in pairs {
+        let mut ext = Extension {
+            picks: Vec::new(),
+            matching: Vec::new(),
+            extras: Vec::new(),
+            extends: false,
+        };
+        for (key, value, span) in entry_values(scope, entry, "include")? {
             check_key_name(scope, &key, span)?;
-            match keys.iter().position(|x| *x == key) {
-                Some(k) if k < declared => matching.push((k, value)),
-                Some(k) => extras.push((k, value)),
+            match index.get(&key) {
+                Some(&k) if k < declared => {
+                    ext.picks.push((k, pick(k, &value)));
+                    ext.matching.push((k, value));
+                }
+                Some(&k) => ext.extras.push((k, value)),
                 None => {
+                    index.insert(key.clone(), keys.len());
+                    ext.extras.push((keys.len(), value));
                     keys.push(key);
-                    for c in &mut combos {
-                        let mut v = std::mem::take(&mut c.values).into_vec();
-                        v.push(None);
-                        c.values = v.into_boxed_slice();
-                    }
-                    extras.push((keys.len() - 1, value));
+                    widened_at = entry.span();
                 }
             }
         }
-        let mut extended = false;
-        for c in &mut combos[..originals] {
-            if matching
-                .iter()
-                .all(|(k, v)| c.values[*k].as_ref() == Some(v))
-            {
-                extended = true;
-                for (k, v) in &extras {
-                    c.values[*k] = Some(v.clone());
-                }
-            }
-        }
-        if !extended {
-            let mut values = vec![None; keys.len()];
-            let mut own: Vec<u16> = Vec::new();
-            for (k, v) in matching.iter().chain(&extras) {
-                values[*k] = Some(v.clone());
-                own.push(*k as u16);
-            }
-            // Declared keys first in declaration order, then extras in the order
-            // the task's includes first name them, so all ids of a task agree.
-            own.sort_unstable();
-            combos.push(Combo {
-                values: values.into_boxed_slice(),
-                own_keys: Some(own.into_boxed_slice()),
-            });
-        }
+        grid.each(&ext.picks, |i| {
+            ext.extends |= is_kept(i);
+            !ext.extends
+        });
+        extensions.push(ext);
     }
+    let added = extensions.iter().filter(|e| !e.extends).count();
     // No matrix: one unit, unless includes alone define the units (GitHub
     // treats an include-only matrix as one job per entry).
-    if declared == 0 && combos.is_empty() {
+    let lone = usize::from(declared == 0 && added == 0);
+    let units = kept + added + lone;
+    if units > budget.units {
+        return Err(too_many(scope, budget, last_key()));
+    }
+    let width = keys.len();
+    if units.checked_mul(width).is_none_or(|s| s > budget.slots) {
+        return Err(Diagnostic::new(format!(
+            "task `{}`: {units} units with {width} keys each are too many values to keep",
+            scope.task
+        ))
+        .at(scope.source, widened_at)
+        .label(if width > declared {
+            "this entry's keys widen every unit"
+        } else {
+            "the matrix is this wide"
+        })
+        .help(format!(
+            "a plan keeps a value for every unit and key, at most {MAX_SLOTS} in all; \
+             give include entries keys in common, or split the job into several job files"
+        )));
+    }
+
+    let mut combos: Vec<Combo> = Vec::with_capacity(units);
+    // Where each kept combination is, when excludes removed some.
+    let mut slot: Vec<u32> = Vec::new();
+    let mut idx = vec![0usize; declared];
+    for i in 0..grid.total() {
+        if !removed.is_empty() {
+            slot.push(if is_kept(i) {
+                combos.len() as u32
+            } else {
+                u32::MAX
+            });
+        }
+        if is_kept(i) {
+            let mut v: Vec<Option<Value>> = Vec::with_capacity(width);
+            v.extend(idx.iter().zip(&values).map(|(&j, s)| Some(s[j].clone())));
+            v.resize(width, None);
+            combos.push(Combo {
+                values: v.into_boxed_slice(),
+                own_keys: None,
+            });
+        }
+        for k in (0..declared).rev() {
+            idx[k] += 1;
+            if idx[k] < values[k].len() {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    for ext in extensions {
+        if ext.extends {
+            // Original values are never overwritten, earlier includes' extras are.
+            grid.each(&ext.picks, |i| {
+                if is_kept(i) {
+                    let c = if slot.is_empty() { i } else { slot[i] as usize };
+                    for (k, v) in &ext.extras {
+                        combos[c].values[*k] = Some(v.clone());
+                    }
+                }
+                true
+            });
+            continue;
+        }
+        let mut values = vec![None; width];
+        let mut own: Vec<u32> = Vec::new();
+        for (k, v) in ext.matching.into_iter().chain(ext.extras) {
+            own.push(k as u32);
+            values[k] = Some(v);
+        }
+        // Declared keys first in declaration order, then extras in the order
+        // the task's includes first name them, so all ids of a task agree.
+        own.sort_unstable();
+        combos.push(Combo {
+            values: values.into_boxed_slice(),
+            own_keys: Some(own.into_boxed_slice()),
+        });
+    }
+    if lone == 1 {
         combos.push(Combo {
             values: Box::from([]),
             own_keys: None,
@@ -203,6 +301,87 @@ pub fn expand(
         declared,
         combos,
     })
+}
+
+/// Every source's values, or `None` when their product is over `budget`.
+/// Arrays and ranges are counted before anything is read or made; globs and
+/// lines files are then read with what they leave.
+fn source_values(
+    scope: &Scope<'_>,
+    sources: &[ValueSource<'_>],
+    budget: usize,
+) -> Result<Option<Vec<Vec<Value>>>, Diagnostic> {
+    let mut product = 1usize;
+    let mut over = false;
+    for n in sources.iter().filter_map(ValueSource::len) {
+        match product.checked_mul(n) {
+            Some(p) if p <= budget => product = p,
+            _ => over = true,
+        }
+    }
+    // Past the budget only an empty source (allow_empty) can save the matrix,
+    // making the product 0 however large the rest; the other sources are
+    // then only checked, and not even opened unless one was empty.
+    let mut empty = false;
+    let mut unread = Vec::new();
+    let mut values: Vec<Option<Vec<Value>>> = vec![None; sources.len()];
+    for (i, s) in sources.iter().enumerate() {
+        if s.len().is_some() {
+            continue;
+        }
+        if over && !empty && !s.allows_empty() {
+            unread.push(i);
+            continue;
+        }
+        let limit = if over || empty { 0 } else { budget / product };
+        match s.values(scope, limit)? {
+            Some(read) if read.is_empty() => empty = true,
+            Some(read) => {
+                product *= read.len();
+                values[i] = Some(read);
+            }
+            None => over = true,
+        }
+    }
+    if over && !empty {
+        return Ok(None);
+    }
+    for i in unread {
+        sources[i].values(scope, 0)?;
+    }
+    let limit = if empty { 0 } else { budget };
+    let mut out = Vec::with_capacity(sources.len());
+    for (s, v) in sources.iter().zip(values) {
+        out.push(match v {
+            Some(v) => v,
+            None if s.len().is_some() => s.values(scope, limit)?.unwrap_or_default(),
+            None => Vec::new(),
+        });
+    }
+    Ok(Some(out))
+}
+
+fn too_many(scope: &Scope<'_>, budget: Budget, at: Range<usize>) -> Diagnostic {
+    let d = if budget.units == MAX_UNITS {
+        Diagnostic::new(format!(
+            "task `{}`: the matrix has more than 10,000,000 combinations",
+            scope.task
+        ))
+        .at(scope.source, at)
+        .label("the product of all matrix keys is too large")
+    } else {
+        Diagnostic::new(format!(
+            "task `{}`: the plan has more than 10,000,000 units",
+            scope.task
+        ))
+        .at(scope.source, at)
+        .label(format!(
+            "the tasks before this one have {} units, so this one may have {} at most",
+            MAX_UNITS - budget.units,
+            budget.units
+        ))
+    };
+    d.help("a plan keeps every unit in memory (about 200 bytes each): split the job into several job files")
 }
 
 fn list(keys: &[String]) -> String {
@@ -253,258 +432,14 @@ fn entry_values(
     entry
         .get_ref()
         .iter()
-        .map(|(k, v)| Ok((k.clone(), scalar(scope, v.get_ref(), v.span())?, v.span())))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                source::scalar(scope, v.get_ref(), v.span())?,
+                v.span(),
+            ))
+        })
         .collect()
-}
-
-/// A literal value: strings are templates over vars and env.
-fn scalar(scope: &Scope<'_>, v: &toml::Value, span: Range<usize>) -> Result<Value, Diagnostic> {
-    Ok(match v {
-        toml::Value::String(s) => {
-            let t = (scope.parse)(s, span, "matrix value")?;
-            Value::new(&t.render(scope.lookup, false))
-        }
-        toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
-        toml::Value::Float(f) => Value::from(f.to_string().as_str()),
-        toml::Value::Boolean(b) => Value::from(if *b { "true" } else { "false" }),
-        other => {
-            return Err(Diagnostic::new(format!(
-                "task `{}`: a matrix value must be a string, integer, float or boolean, not {}",
-                scope.task,
-                other.type_str()
-            ))
-            .at(scope.source, span));
-        }
-    })
-}
-
-fn source_values(
-    scope: &Scope<'_>,
-    key: &str,
-    value: &Spanned<toml::Value>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let span = value.span();
-    let err = |msg: String| Diagnostic::new(msg).at(scope.source, span.clone());
-    let values = match value.get_ref() {
-        toml::Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(format!(
-                    "task `{}`: `matrix.{key}` has no values",
-                    scope.task
-                ))
-                .help("give at least one value, or remove the key"));
-            }
-            let values = items
-                .iter()
-                .map(|v| scalar(scope, v, span.clone()))
-                .collect::<Result<Vec<_>, _>>()?;
-            // Caught here, a repeat points at the array instead of a later unit id clash.
-            for (i, v) in values.iter().enumerate() {
-                if values[..i].contains(v) {
-                    return Err(err(format!(
-                        "task `{}`: `matrix.{key}` lists `{}` twice",
-                        scope.task,
-                        v.display()
-                    ))
-                    .help("each value gives units of its own; remove the repeat"));
-                }
-            }
-            values
-        }
-        toml::Value::Table(t) => {
-            let kinds: Vec<&str> = ["glob", "lines", "range"]
-                .into_iter()
-                .filter(|k| t.contains_key(*k))
-                .collect();
-            for k in t.keys() {
-                if !["glob", "lines", "range", "allow_empty"].contains(&k.as_str()) {
-                    let mut d = err(format!("unknown key `{k}` in `matrix.{key}`"));
-                    if let Some(s) = did_you_mean(k, ["glob", "lines", "range", "allow_empty"]) {
-                        d = d.label(format!("did you mean `{s}`?"));
-                    }
-                    return Err(d.help("a value source is `{ glob = \"...\" }`, `{ lines = \"FILE\" }` or `{ range = [START, END] }`"));
-                }
-            }
-            if kinds.len() != 1 {
-                return Err(err(format!(
-                    "`matrix.{key}` must have exactly one of `glob`, `lines` or `range`"
-                )));
-            }
-            let allow_empty = match t.get("allow_empty") {
-                None => false,
-                Some(toml::Value::Boolean(b)) if kinds[0] != "range" => *b,
-                Some(_) => {
-                    return Err(err(format!(
-                        "`allow_empty` in `matrix.{key}` must be a boolean, and goes with `glob` or `lines`"
-                    )));
-                }
-            };
-            let text = |k: &str| match t.get(k) {
-                Some(toml::Value::String(s)) => Ok(s.clone()),
-                _ => Err(err(format!("`matrix.{key}.{k}` must be a string"))),
-            };
-            match kinds[0] {
-                "glob" => glob_values(scope, key, &text("glob")?, allow_empty, &span)?,
-                "lines" => lines_values(scope, key, &text("lines")?, allow_empty, &span)?,
-                _ => range_values(t.get("range"), &err, key)?,
-            }
-        }
-        other => {
-            return Err(err(format!(
-                "`matrix.{key}` must be an array of values or a value source table, not {}",
-                other.type_str()
-            ))
-            .help("write `[1, 2]`, `{ glob = \"src/*.jpg\" }`, `{ lines = \"list.txt\" }` or `{ range = [0, 10] }`"));
-        }
-    };
-    Ok(values)
-}
-
-fn range_values(
-    v: Option<&toml::Value>,
-    err: &dyn Fn(String) -> Diagnostic,
-    key: &str,
-) -> Result<Vec<Value>, Diagnostic> {
-    let bounds = match v {
-        Some(toml::Value::Array(a)) if a.len() == 2 => match (&a[0], &a[1]) {
-            (toml::Value::Integer(s), toml::Value::Integer(e)) => Some((*s, *e)),
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some((start, end)) = bounds else {
-        return Err(err(format!(
-            "`matrix.{key}.range` must be two integers `[START, END]`"
-        ))
-        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
-    };
-    if end <= start {
-        return Err(err(format!(
-            "`matrix.{key}.range` is empty: END ({end}) must be greater than START ({start})"
-        ))
-        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
-    }
-    // i128: the width of [i64::MIN, i64::MAX] does not fit an i64.
-    if i128::from(end) - i128::from(start) > 10_000_000 {
-        return Err(err(format!(
-            "`matrix.{key}.range` has more than 10,000,000 values"
-        )));
-    }
-    Ok((start..end)
-        .map(|i| Value::from(i.to_string().as_str()))
-        .collect())
-}
-
-fn glob_values(
-    scope: &Scope<'_>,
-    key: &str,
-    pattern: &str,
-    allow_empty: bool,
-    span: &Range<usize>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let t = (scope.parse)(pattern, span.clone(), "glob")?;
-    let rendered = t.render(scope.lookup, false);
-    let Ok(rendered) = String::from_utf8(rendered) else {
-        return Err(Diagnostic::new(format!(
-            "`matrix.{key}.glob` is not valid UTF-8 after substitution"
-        ))
-        .at(scope.source, span.clone()));
-    };
-    let paths = walk::glob(scope.job_dir, &rendered).map_err(|e| match e {
-        WalkError::Pattern(e) => Diagnostic::new(format!("invalid glob `{rendered}`: {}", e.msg))
-            .at(scope.source, span.clone())
-            .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`"),
-        WalkError::Io(dir, e) => Diagnostic::new(format!(
-            "cannot read `{}` while globbing: {}",
-            dir.display(),
-            io_reason(&e)
-        ))
-        .at(scope.source, span.clone()),
-    })?;
-    let values: Vec<Value> = paths.iter().map(|p| Value::new(p)).collect();
-    if values.is_empty() && !allow_empty {
-        return Err(Diagnostic::new(format!("glob `{rendered}` matches no file"))
-            .at(scope.source, span.clone())
-            .label(format!("searched in `{}`", scope.job_dir.display()))
-            .help("check the pattern (it is relative to the job's dir), or add `allow_empty = true`"));
-    }
-    Ok(values)
-}
-
-/// A `lines` value longer than this is not a value but a wrong file.
-const MAX_LINE_BYTES: usize = 1 << 20;
-/// As for every value source (see `range`).
-const MAX_VALUES: usize = 10_000_000;
-
-fn lines_values(
-    scope: &Scope<'_>,
-    key: &str,
-    file: &str,
-    allow_empty: bool,
-    span: &Range<usize>,
-) -> Result<Vec<Value>, Diagnostic> {
-    let t = (scope.parse)(file, span.clone(), "lines")?;
-    let rendered = t.render(scope.lookup, false);
-    let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
-    let cannot_read = |e: std::io::Error| {
-        Diagnostic::new(format!(
-            "cannot read the lines file `{}` of `matrix.{key}`: {}",
-            String::from_utf8_lossy(&rendered),
-            io_reason(&e)
-        ))
-        .at(scope.source, span.clone())
-        .label(format!("looked in `{}`", scope.job_dir.display()))
-        .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
-    };
-    let too_much = |what: String| {
-        Diagnostic::new(format!(
-            "the lines file `{}` of `matrix.{key}` {what}",
-            String::from_utf8_lossy(&rendered)
-        ))
-        .at(scope.source, span.clone())
-    };
-    // Streamed with bounds: a pipe (`<(find ...)`) works, and `/dev/zero`
-    // is an error rather than all of memory.
-    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
-    let mut values: Vec<Value> = Vec::new();
-    let mut line = Vec::new();
-    let mut line_no = 0usize;
-    loop {
-        line.clear();
-        // One byte past the limit (and one for a `\r`) tells a long line apart.
-        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 2)
-            .read_until(b'\n', &mut line)
-            .map_err(cannot_read)?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let l = line.strip_suffix(b"\r").unwrap_or(&line);
-        if l.len() > MAX_LINE_BYTES {
-            return Err(too_much(format!(
-                "has a line longer than {} MiB (line {line_no})",
-                MAX_LINE_BYTES >> 20
-            )));
-        }
-        if !l.is_empty() {
-            if values.len() >= MAX_VALUES {
-                return Err(too_much("has more than 10,000,000 lines".into()));
-            }
-            values.push(Value::new(l));
-        }
-    }
-    if values.is_empty() && !allow_empty {
-        return Err(Diagnostic::new(format!(
-            "the lines file `{}` of `matrix.{key}` has no non-empty line",
-            String::from_utf8_lossy(&rendered)
-        ))
-        .at(scope.source, span.clone())
-        .help("fill the file, or add `allow_empty = true`"));
-    }
-    Ok(values)
 }
 
 #[cfg(test)]
@@ -513,7 +448,15 @@ mod tests {
 
     use indoc::indoc;
 
+    use std::ops::Range;
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::{Budget, Expansion, Scope, expand};
+    use crate::error::Diagnostic;
     use crate::plan::build::tests::{error, files, ids, plan, plan_in};
+    use crate::plan::template::{Lookup, Slot, Template};
     use crate::plan::{Plan, Value};
 
     /// A task `t` with these matrix lines, run = ["true"].
@@ -885,5 +828,341 @@ exclude = [{ cc = "gcc" }]"#,
             e.contains("unit `t[os=bsd]` has no value for `cc`, which its templates use"),
             "{e}"
         );
+    }
+
+    /// Expand the first task of `task(lines)` with this budget left.
+    fn expand_with(lines: &str, budget: Budget) -> Result<Expansion, String> {
+        struct Nothing;
+        impl Lookup for Nothing {
+            fn lookup(&self, _: &Slot, _: &mut Vec<u8>) {}
+        }
+        let loaded = crate::manifest::parse("job.toml".into(), task(lines)).expect("parses");
+        let t = &loaded.manifest.tasks[0];
+        let parse = |text: &str, _: Range<usize>, _: &str| {
+            Template::parse(text, &|_| Err(None)).map_err(|e| Diagnostic::new(e.message))
+        };
+        let scope = Scope {
+            source: &loaded.source,
+            job_dir: Path::new("."),
+            task: "t",
+            lookup: &Nothing,
+            parse: &parse,
+        };
+        expand(&scope, &t.matrix, &t.include, &t.exclude, budget).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn the_matrix_is_counted_before_any_value_is_made() {
+        // Each range is within its own limit; making their values would take
+        // 400 MB each (12 GB for 30), so an answer at all shows nothing was made.
+        let huge = "{ range = [0, 10000000] }";
+        let thirty: String = (1..=30)
+            .map(|i| format!("matrix.k{i} = {huge}\n"))
+            .collect();
+        for (lines, at) in [
+            (thirty.as_str(), "job.toml:33:14"),
+            (
+                &format!("matrix.a = {huge}\nmatrix.b = {huge}\n"),
+                "job.toml:5:12",
+            ),
+            // Counted before the lines file is even opened.
+            (
+                &format!(
+                    "matrix.a = {huge}\nmatrix.l = {{ lines = \"missing.txt\" }}\nmatrix.b = {huge}\n"
+                ),
+                "job.toml:6:12",
+            ),
+        ] {
+            let e = error(&task(lines));
+            assert!(
+                e.contains("task `t`: the matrix has more than 10,000,000 combinations"),
+                "{e}"
+            );
+            assert!(e.contains(at), "{at} not in {e}");
+        }
+    }
+
+    #[test]
+    fn lines_files_are_read_only_as_far_as_the_budget() {
+        let dir = files(&[("three.txt", b"x\ny\nz\n"), ("empty.txt", b"")]);
+        let toml =
+            task("matrix.a = { range = [0, 5000000] }\nmatrix.l = { lines = \"three.txt\" }\n");
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("more than 10,000,000 combinations"), "{e}");
+        // An empty source empties the product, however large the rest.
+        let toml = task(
+            "matrix.a = { range = [0, 10000000] }\nmatrix.b = { range = [0, 10000000] }\n\
+             matrix.l = { lines = \"empty.txt\", allow_empty = true }\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(p.units.len(), 0);
+        // Then the other sources are checked after all.
+        let toml = task(
+            "matrix.a = { range = [0, 10000000] }\nmatrix.b = { range = [0, 10000000] }\n\
+             matrix.m = { lines = \"missing.txt\" }\n\
+             matrix.l = { lines = \"empty.txt\", allow_empty = true }\n",
+        );
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read the lines file `missing.txt`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_budget_is_plan_wide() {
+        let left = Budget {
+            units: 5,
+            slots: 100,
+        };
+        let e = expand_with("matrix.a = [1, 2]\nmatrix.b = [1, 2, 3]\n", left).unwrap_err();
+        assert!(
+            e.contains("task `t`: the plan has more than 10,000,000 units"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "the tasks before this one have 9999995 units, so this one may have 5 at most"
+            ),
+            "{e}"
+        );
+        let exp = expand_with("matrix.a = [1, 2]\nmatrix.b = [1, 2]\n", left).unwrap();
+        assert_eq!(exp.combos.len(), 4);
+        // Units an include adds count too, and so does the lone unit of a task without a matrix.
+        let e = expand_with(
+            "matrix.a = [1, 2]\nmatrix.b = [1, 2]\ninclude = [{ a = 3 }, { a = 4 }]\n",
+            left,
+        )
+        .unwrap_err();
+        assert!(e.contains("the plan has more than 10,000,000 units"), "{e}");
+        let none = Budget {
+            units: 0,
+            slots: 100,
+        };
+        assert!(
+            expand_with("", none)
+                .unwrap_err()
+                .contains("may have 0 at most")
+        );
+    }
+
+    #[test]
+    fn units_times_keys_is_bounded() {
+        // Include entries that each bring a key of their own widen every unit.
+        let entries: String = (0..20).map(|i| format!("{{ k{i} = {i} }},")).collect();
+        let left = Budget {
+            units: 100,
+            slots: 399,
+        };
+        let e = expand_with(&format!("include = [{entries}]\n"), left).unwrap_err();
+        assert!(
+            e.contains("task `t`: 20 units with 20 keys each are too many values to keep"),
+            "{e}"
+        );
+        assert!(e.contains("job.toml:4:"), "{e}");
+        let exp = expand_with(
+            &format!("include = [{entries}]\n"),
+            Budget { slots: 400, ..left },
+        )
+        .unwrap();
+        assert_eq!(exp.combos.len(), 20);
+    }
+
+    #[test]
+    fn excludes_and_includes_name_every_copy_of_a_repeated_line() {
+        let dir = files(&[("l.txt", b"a\nb\na\n")]);
+        let toml = task(
+            "matrix.l = { lines = \"l.txt\" }\nmatrix.n = [1, 2]\nexclude = [{ l = \"a\" }]\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(ids(&p), ["t[l=b,n=1]", "t[l=b,n=2]"]);
+        let toml = task("matrix.l = { lines = \"l.txt\" }\ninclude = [{ l = \"a\", x = 1 }]\n");
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("duplicate unit id `t[l=a]`"), "{e}");
+    }
+
+    /// An include or exclude entry: (key, value).
+    type Pairs = Vec<(&'static str, u8)>;
+
+    /// The semantics spelled out naively (a pass over every combination per
+    /// entry), to check the indexed expansion against: (values, ids) or the
+    /// error it must give.
+    fn reference(
+        matrix: &[(&'static str, Vec<u8>)],
+        exclude: &[Pairs],
+        include: &[Pairs],
+    ) -> Result<(Vec<String>, Vec<String>), &'static str> {
+        let mut keys: Vec<&str> = matrix.iter().map(|(k, _)| *k).collect();
+        let declared = keys.len();
+        // (a value per key, the keys the id of a unit an include adds lists)
+        type Naive = (Vec<Option<u8>>, Option<Vec<usize>>);
+        let mut combos: Vec<Naive> = Vec::new();
+        if declared > 0 {
+            combos.push((Vec::new(), None));
+            for (_, vs) in matrix {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|(c, _)| {
+                        vs.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push(Some(*v));
+                            (c, None)
+                        })
+                    })
+                    .collect();
+            }
+        }
+        for e in exclude {
+            let mut want = Vec::new();
+            for (k, v) in e {
+                let k = keys
+                    .iter()
+                    .position(|x| x == k)
+                    .ok_or("which is not a matrix key")?;
+                want.push((k, *v));
+            }
+            let before = combos.len();
+            combos.retain(|(c, _)| !want.iter().all(|(k, v)| c[*k] == Some(*v)));
+            if combos.len() == before {
+                return Err("this exclude entry removes nothing");
+            }
+        }
+        let originals = combos.len();
+        for e in include {
+            let (mut matching, mut extras) = (Vec::new(), Vec::new());
+            for (k, v) in e {
+                match keys.iter().position(|x| x == k) {
+                    Some(i) if i < declared => matching.push((i, *v)),
+                    Some(i) => extras.push((i, *v)),
+                    None => {
+                        keys.push(k);
+                        combos.iter_mut().for_each(|(c, _)| c.push(None));
+                        extras.push((keys.len() - 1, *v));
+                    }
+                }
+            }
+            let mut extended = false;
+            for (c, _) in &mut combos[..originals] {
+                if matching.iter().all(|(k, v)| c[*k] == Some(*v)) {
+                    extended = true;
+                    extras.iter().for_each(|(k, v)| c[*k] = Some(*v));
+                }
+            }
+            if !extended {
+                let mut c = vec![None; keys.len()];
+                let mut own: Vec<usize> = matching.iter().chain(&extras).map(|(k, _)| *k).collect();
+                matching
+                    .iter()
+                    .chain(&extras)
+                    .for_each(|(k, v)| c[*k] = Some(*v));
+                own.sort_unstable();
+                combos.push((c, Some(own)));
+            }
+        }
+        if declared == 0 && combos.is_empty() {
+            combos.push((Vec::new(), None));
+        }
+        let show = |c: &[Option<u8>], ks: &mut dyn Iterator<Item = usize>, sep: &str| {
+            ks.filter_map(|k| {
+                c.get(k)
+                    .copied()
+                    .flatten()
+                    .map(|v| format!("{}={v}", keys[k]))
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for (c, own) in &combos {
+            let inner = match own {
+                Some(own) => show(c, &mut own.iter().copied(), ","),
+                None => show(c, &mut (0..declared), ","),
+            };
+            let id = if inner.is_empty() {
+                "t".to_owned()
+            } else {
+                format!("t[{inner}]")
+            };
+            if ids.contains(&id) {
+                return Err("duplicate unit id");
+            }
+            ids.push(id);
+        }
+        let values = combos
+            .iter()
+            .map(|(c, _)| show(c, &mut (0..keys.len()), " "))
+            .collect();
+        Ok((values, ids))
+    }
+
+    /// Up to `most` entries naming 1 to 3 of `keys` (distinct), values 0 to 2.
+    fn entries(keys: Vec<&'static str>, most: usize) -> impl Strategy<Value = Vec<Pairs>> {
+        let named = prop::sample::subsequence(keys.clone(), 1..=keys.len().min(3));
+        let entry = named.prop_flat_map(|ks| {
+            prop::collection::vec(0u8..3, ks.len())
+                .prop_map(move |vs| ks.iter().copied().zip(vs).collect::<Pairs>())
+        });
+        prop::collection::vec(entry, 0..=most)
+    }
+
+    fn inline(entries: &[Pairs]) -> String {
+        let each: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{ {} }}",
+                    e.iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        format!("[{}]", each.join(", "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn indexed_expansion_agrees_with_the_naive_one(
+            case in prop::sample::subsequence(&["a", "b", "c"][..], 0..=3).prop_flat_map(|ks| {
+                // Key `a` may repeat a value: it is then read from a lines file.
+                let values = prop::collection::vec(prop::collection::vec(0u8..3, 1..4), ks.len());
+                // Declared keys, so that most cases plan (`errors` tests the others).
+                let exclude = entries(if ks.is_empty() { vec!["x"] } else { ks.clone() }, 2);
+                (Just(ks), values, exclude, entries(vec!["a", "b", "c", "x", "y"], 4))
+            }),
+        ) {
+            let (ks, vss, exclude, include) = case;
+            let matrix: Vec<(&'static str, Vec<u8>)> = ks.into_iter().zip(vss).map(|(k, mut vs)| {
+                if k != "a" {
+                    vs.sort_unstable();
+                    vs.dedup();
+                }
+                (k, vs)
+            }).collect();
+            let dir = files(&[]);
+            let mut lines = String::new();
+            for (k, vs) in &matrix {
+                if *k == "a" {
+                    let text: String = vs.iter().map(|v| format!("{v}\n")).collect();
+                    std::fs::write(dir.path().join("a.txt"), text).unwrap();
+                    lines.push_str("matrix.a = { lines = \"a.txt\" }\n");
+                } else {
+                    let list: Vec<String> = vs.iter().map(u8::to_string).collect();
+                    lines.push_str(&format!("matrix.{k} = [{}]\n", list.join(", ")));
+                }
+            }
+            lines.push_str(&format!("exclude = {}\ninclude = {}\n", inline(&exclude), inline(&include)));
+            let got = plan_in(dir.path(), &task(&lines), &[]);
+            match (reference(&matrix, &exclude, &include), got) {
+                (Ok((want_values, want_ids)), Ok(p)) => {
+                    prop_assert_eq!(values(&p), want_values, "{}", lines);
+                    prop_assert_eq!(ids(&p), want_ids, "{}", lines);
+                }
+                (Err(want), Err(e)) => prop_assert!(e.to_string().contains(want), "{} not in {}\n{}", want, e, lines),
+                (want, got) => prop_assert!(false, "want {:?}, got {:?}\n{}", want.map(|_| ()), got.map(|p| p.units.len()), lines),
+            }
+        }
     }
 }

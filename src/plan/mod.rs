@@ -6,12 +6,14 @@
 
 pub(crate) mod build;
 mod graph;
+mod grid;
 mod matrix;
 mod quoting;
 pub mod resources;
 mod select;
 pub mod shard;
 mod shell_context;
+mod source;
 mod string_span;
 pub mod template;
 mod unit;

@@ -15,5 +15,6 @@ mod props;
 mod quoting;
 mod report;
 mod resources;
+mod scale;
 mod schema;
 mod slurm;

@@ -1,0 +1,348 @@
+//! Matrix value sources (SPEC 1.1): literal arrays, ranges, globs and lines
+//! files.
+//!
+//! Invariant: a source never keeps more values than the budget it is given.
+//! Arrays and ranges tell their length without being expanded, so a matrix
+//! can be counted first; a lines file is read only as far as its budget (a
+//! glob's listing is made whole, then dropped if it is too long).
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{BufRead, Read};
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+
+use toml::Spanned;
+
+use super::matrix::Scope;
+use super::value::Value;
+use super::walk::{self, WalkError};
+use crate::error::{Diagnostic, did_you_mean, io_reason};
+
+/// A `lines` value longer than this is not a value but a wrong file.
+const MAX_LINE_BYTES: usize = 1 << 20;
+/// Values one `range` or `lines` source may give (as many as a task's units).
+pub const MAX_VALUES: usize = 10_000_000;
+
+/// One `matrix.KEY`, checked for shape but not yet expanded.
+pub struct Source<'m> {
+    key: &'m str,
+    pub span: Range<usize>,
+    kind: Kind<'m>,
+}
+
+enum Kind<'m> {
+    Array(&'m [toml::Value]),
+    Range(i64, i64),
+    Glob(&'m str, bool),
+    Lines(&'m str, bool),
+}
+
+impl<'m> Source<'m> {
+    /// Checks the source's shape; reads nothing and makes no value.
+    pub fn new(
+        scope: &Scope<'_>,
+        key: &'m str,
+        value: &'m Spanned<toml::Value>,
+    ) -> Result<Source<'m>, Diagnostic> {
+        let span = value.span();
+        let err = |msg: String| Diagnostic::new(msg).at(scope.source, span.clone());
+        let kind = match value.get_ref() {
+            toml::Value::Array(items) if items.is_empty() => {
+                return Err(err(format!(
+                    "task `{}`: `matrix.{key}` has no values",
+                    scope.task
+                ))
+                .help("give at least one value, or remove the key"));
+            }
+            toml::Value::Array(items) => Kind::Array(items),
+            toml::Value::Table(t) => {
+                const KEYS: [&str; 4] = ["glob", "lines", "range", "allow_empty"];
+                for k in t.keys() {
+                    if !KEYS.contains(&k.as_str()) {
+                        let mut d = err(format!("unknown key `{k}` in `matrix.{key}`"));
+                        if let Some(s) = did_you_mean(k, KEYS) {
+                            d = d.label(format!("did you mean `{s}`?"));
+                        }
+                        return Err(d.help("a value source is `{ glob = \"...\" }`, `{ lines = \"FILE\" }` or `{ range = [START, END] }`"));
+                    }
+                }
+                let kinds: Vec<&str> = KEYS[..3]
+                    .iter()
+                    .copied()
+                    .filter(|k| t.contains_key(*k))
+                    .collect();
+                if kinds.len() != 1 {
+                    return Err(err(format!(
+                        "`matrix.{key}` must have exactly one of `glob`, `lines` or `range`"
+                    )));
+                }
+                let allow_empty = match t.get("allow_empty") {
+                    None => false,
+                    Some(toml::Value::Boolean(b)) if kinds[0] != "range" => *b,
+                    Some(_) => {
+                        return Err(err(format!(
+                            "`allow_empty` in `matrix.{key}` must be a boolean, and goes with `glob` or `lines`"
+                        )));
+                    }
+                };
+                let text = |k: &str| match t.get(k) {
+                    Some(toml::Value::String(s)) => Ok(s.as_str()),
+                    _ => Err(err(format!("`matrix.{key}.{k}` must be a string"))),
+                };
+                match kinds[0] {
+                    "glob" => Kind::Glob(text("glob")?, allow_empty),
+                    "lines" => Kind::Lines(text("lines")?, allow_empty),
+                    _ => {
+                        let (start, end) = range_bounds(t.get("range"), &err, key)?;
+                        Kind::Range(start, end)
+                    }
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "`matrix.{key}` must be an array of values or a value source table, not {}",
+                    other.type_str()
+                ))
+                .help("write `[1, 2]`, `{ glob = \"src/*.jpg\" }`, `{ lines = \"list.txt\" }` or `{ range = [0, 10] }`"));
+            }
+        };
+        Ok(Source { key, span, kind })
+    }
+
+    /// The number of values, for sources that tell it without being read.
+    pub fn len(&self) -> Option<usize> {
+        match self.kind {
+            Kind::Array(items) => Some(items.len()),
+            // Within MAX_VALUES: checked by `range_bounds`.
+            Kind::Range(start, end) => Some((i128::from(end) - i128::from(start)) as usize),
+            Kind::Glob(..) | Kind::Lines(..) => None,
+        }
+    }
+
+    /// Whether the source may have no value (`allow_empty`).
+    pub fn allows_empty(&self) -> bool {
+        matches!(self.kind, Kind::Glob(_, true) | Kind::Lines(_, true))
+    }
+
+    /// The values, or `None` when there are more than `limit` (a source is
+    /// then only checked: arrays in full, globs and lines files as far as
+    /// needed, ranges not at all).
+    pub fn values(
+        &self,
+        scope: &Scope<'_>,
+        limit: usize,
+    ) -> Result<Option<Vec<Value>>, Diagnostic> {
+        let values = match self.kind {
+            Kind::Array(items) => array_values(scope, self.key, items, &self.span)?,
+            Kind::Range(..) if self.len() > Some(limit) => return Ok(None),
+            Kind::Range(start, end) => {
+                let mut s = String::new();
+                (start..end)
+                    .map(|i| {
+                        s.clear();
+                        let _ = write!(s, "{i}");
+                        Value::from(s.as_str())
+                    })
+                    .collect()
+            }
+            Kind::Glob(pattern, allow_empty) => {
+                glob_values(scope, self.key, pattern, allow_empty, &self.span)?
+            }
+            Kind::Lines(file, allow_empty) => {
+                return lines_values(scope, self.key, file, allow_empty, &self.span, limit);
+            }
+        };
+        Ok((values.len() <= limit).then_some(values))
+    }
+}
+
+/// A literal value: strings are templates over vars and env.
+pub fn scalar(scope: &Scope<'_>, v: &toml::Value, span: Range<usize>) -> Result<Value, Diagnostic> {
+    Ok(match v {
+        toml::Value::String(s) => {
+            let t = (scope.parse)(s, span, "matrix value")?;
+            Value::new(&t.render(scope.lookup, false))
+        }
+        toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
+        toml::Value::Float(f) => Value::from(f.to_string().as_str()),
+        toml::Value::Boolean(b) => Value::from(if *b { "true" } else { "false" }),
+        other => {
+            return Err(Diagnostic::new(format!(
+                "task `{}`: a matrix value must be a string, integer, float or boolean, not {}",
+                scope.task,
+                other.type_str()
+            ))
+            .at(scope.source, span));
+        }
+    })
+}
+
+fn array_values(
+    scope: &Scope<'_>,
+    key: &str,
+    items: &[toml::Value],
+    span: &Range<usize>,
+) -> Result<Vec<Value>, Diagnostic> {
+    let values = items
+        .iter()
+        .map(|v| scalar(scope, v, span.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Caught here, a repeat points at the array instead of a later unit id clash.
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(values.len());
+    if let Some(v) = values.iter().find(|v| !seen.insert(v.as_bytes())) {
+        return Err(Diagnostic::new(format!(
+            "task `{}`: `matrix.{key}` lists `{}` twice",
+            scope.task,
+            v.display()
+        ))
+        .at(scope.source, span.clone())
+        .help("each value gives units of its own; remove the repeat"));
+    }
+    Ok(values)
+}
+
+fn range_bounds(
+    v: Option<&toml::Value>,
+    err: &dyn Fn(String) -> Diagnostic,
+    key: &str,
+) -> Result<(i64, i64), Diagnostic> {
+    let bounds = match v {
+        Some(toml::Value::Array(a)) if a.len() == 2 => match (&a[0], &a[1]) {
+            (toml::Value::Integer(s), toml::Value::Integer(e)) => Some((*s, *e)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((start, end)) = bounds else {
+        return Err(err(format!(
+            "`matrix.{key}.range` must be two integers `[START, END]`"
+        ))
+        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
+    };
+    if end <= start {
+        return Err(err(format!(
+            "`matrix.{key}.range` is empty: END ({end}) must be greater than START ({start})"
+        ))
+        .help("END is exclusive: `[0, 3]` gives 0, 1, 2"));
+    }
+    // i128: the width of [i64::MIN, i64::MAX] does not fit an i64.
+    if i128::from(end) - i128::from(start) > MAX_VALUES as i128 {
+        return Err(err(format!(
+            "`matrix.{key}.range` has more than 10,000,000 values"
+        )));
+    }
+    Ok((start, end))
+}
+
+fn glob_values(
+    scope: &Scope<'_>,
+    key: &str,
+    pattern: &str,
+    allow_empty: bool,
+    span: &Range<usize>,
+) -> Result<Vec<Value>, Diagnostic> {
+    let t = (scope.parse)(pattern, span.clone(), "glob")?;
+    let rendered = t.render(scope.lookup, false);
+    let Ok(rendered) = String::from_utf8(rendered) else {
+        return Err(Diagnostic::new(format!(
+            "`matrix.{key}.glob` is not valid UTF-8 after substitution"
+        ))
+        .at(scope.source, span.clone()));
+    };
+    let paths = walk::glob(scope.job_dir, &rendered).map_err(|e| match e {
+        WalkError::Pattern(e) => Diagnostic::new(format!("invalid glob `{rendered}`: {}", e.msg))
+            .at(scope.source, span.clone())
+            .help("globs use `*`, `?`, `[abc]` and `**`; `[[]` matches a literal `[`"),
+        WalkError::Io(dir, e) => Diagnostic::new(format!(
+            "cannot read `{}` while globbing: {}",
+            dir.display(),
+            io_reason(&e)
+        ))
+        .at(scope.source, span.clone()),
+    })?;
+    let values: Vec<Value> = paths.iter().map(|p| Value::new(p)).collect();
+    if values.is_empty() && !allow_empty {
+        return Err(Diagnostic::new(format!("glob `{rendered}` matches no file"))
+            .at(scope.source, span.clone())
+            .label(format!("searched in `{}`", scope.job_dir.display()))
+            .help("check the pattern (it is relative to the job's dir), or add `allow_empty = true`"));
+    }
+    Ok(values)
+}
+
+/// The file's non-empty lines, or `None` once there are more than `limit`.
+fn lines_values(
+    scope: &Scope<'_>,
+    key: &str,
+    file: &str,
+    allow_empty: bool,
+    span: &Range<usize>,
+    limit: usize,
+) -> Result<Option<Vec<Value>>, Diagnostic> {
+    let t = (scope.parse)(file, span.clone(), "lines")?;
+    let rendered = t.render(scope.lookup, false);
+    let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
+    let cannot_read = |e: std::io::Error| {
+        Diagnostic::new(format!(
+            "cannot read the lines file `{}` of `matrix.{key}`: {}",
+            String::from_utf8_lossy(&rendered),
+            io_reason(&e)
+        ))
+        .at(scope.source, span.clone())
+        .label(format!("looked in `{}`", scope.job_dir.display()))
+        .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
+    };
+    let too_much = |what: String| {
+        Diagnostic::new(format!(
+            "the lines file `{}` of `matrix.{key}` {what}",
+            String::from_utf8_lossy(&rendered)
+        ))
+        .at(scope.source, span.clone())
+    };
+    // Streamed with bounds: a pipe (`<(find ...)`) works, and `/dev/zero`
+    // is an error rather than all of memory.
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
+    let mut values: Vec<Value> = Vec::new();
+    let mut line = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        line.clear();
+        // One byte past the limit (and one for a `\r`) tells a long line apart.
+        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .map_err(cannot_read)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let l = line.strip_suffix(b"\r").unwrap_or(&line);
+        if l.len() > MAX_LINE_BYTES {
+            return Err(too_much(format!(
+                "has a line longer than {} MiB (line {line_no})",
+                MAX_LINE_BYTES >> 20
+            )));
+        }
+        if !l.is_empty() {
+            if values.len() >= MAX_VALUES {
+                return Err(too_much("has more than 10,000,000 lines".into()));
+            }
+            if values.len() >= limit {
+                return Ok(None);
+            }
+            values.push(Value::new(l));
+        }
+    }
+    if values.is_empty() && !allow_empty {
+        return Err(Diagnostic::new(format!(
+            "the lines file `{}` of `matrix.{key}` has no non-empty line",
+            String::from_utf8_lossy(&rendered)
+        ))
+        .at(scope.source, span.clone())
+        .help("fill the file, or add `allow_empty = true`"));
+    }
+    Ok(Some(values))
+}
