@@ -1,7 +1,11 @@
 //! Planner benchmarks: a 1,000,000-unit matrix, a glob over 100,000 files,
-//! and rendering each unit's argv (`Plan::argv`).
+//! many include and exclude entries, and rendering each unit's argv
+//! (`Plan::argv`). Manifests far past the limits, and long literal arrays
+//! (whose cost is mostly the TOML parser's), are in `benches/plan_scale.sh`.
 //!
 //! Run with `cargo bench --bench plan`.
+
+use std::fmt::Write as _;
 
 use std::path::Path;
 
@@ -62,6 +66,37 @@ run = ["wc", "-c", "{f}"]
     g.finish();
 }
 
+/// 100 x 1,000 combinations and `n` entries, each naming one of them.
+fn entries(kind: &str, n: usize, extra: &str) -> String {
+    let mut t = String::from(
+        "[[task]]\nname = \"t\"\nrun = [\"true\"]\n\
+         matrix.a = { range = [0, 100] }\nmatrix.b = { range = [0, 1000] }\n",
+    );
+    writeln!(t, "{kind} = [").unwrap();
+    for i in 0..n {
+        writeln!(t, "  {{ a = {}, b = {}{extra} }},", i % 100, i / 100).unwrap();
+    }
+    t.push_str("]\n");
+    t
+}
+
+fn plan_entries(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exclude = loaded(dir.path(), &entries("exclude", 50_000, ""));
+    assert_eq!(build(&exclude).units.len(), 50_000);
+    let include = loaded(dir.path(), &entries("include", 10_000, ", note = \"n\""));
+    assert_eq!(build(&include).units.len(), 100_000);
+    let mut g = c.benchmark_group("plan");
+    g.sample_size(10);
+    g.bench_function("build 50,000 excludes over 100,000 combinations", |b| {
+        b.iter(|| build(&exclude))
+    });
+    g.bench_function("build 10,000 includes over 100,000 combinations", |b| {
+        b.iter(|| build(&include))
+    });
+    g.finish();
+}
+
 fn render_argv(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let l = loaded(
@@ -107,5 +142,5 @@ shell = "echo {i} {out} > {out}/{i}.txt"
     g.finish();
 }
 
-criterion_group!(benches, plan_matrix, plan_glob, render_argv);
+criterion_group!(benches, plan_matrix, plan_glob, plan_entries, render_argv);
 criterion_main!(benches);
