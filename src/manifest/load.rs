@@ -1,9 +1,11 @@
 //! Reading a manifest file into the model, with located errors.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Diagnostic, Error, Source, did_you_mean};
+use crate::error::{Diagnostic, Error, Source, did_you_mean, io_reason};
+use crate::regular::{self, OpenError};
 
 use super::Manifest;
 
@@ -14,18 +16,13 @@ pub struct Loaded {
     pub source: Source,
 }
 
+/// Manifests past this size are refused: no job file needs more, and a
+/// mistaken path (a disk image, `/dev/zero`) must not be read whole.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 /// Read and parse the manifest at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            "check the path; job files usually live in `jobs/`"
-        } else {
-            "check that the file is readable"
-        };
-        Error::from(
-            Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display())).help(hint),
-        )
-    })?;
+    let bytes = read_bounded(path)?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -44,6 +41,52 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
         }
     };
     parse(path.to_path_buf(), text)
+}
+
+/// The bytes of a regular file of at most `MAX_MANIFEST_BYTES`.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+    let refuse = |what: String, hint: &str| {
+        Error::from(
+            Diagnostic::new(format!("cannot read manifest `{}`: {what}", path.display()))
+                .help(hint),
+        )
+    };
+    let cannot = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "check the path; job files usually live in `jobs/`"
+        } else {
+            "check that the file is readable"
+        };
+        refuse(io_reason(&e), hint)
+    };
+    let (file, meta) = match regular::open(path) {
+        Ok(r) => r,
+        Err(OpenError::Io(e)) => return Err(cannot(e)),
+        Err(OpenError::NotRegular(kind)) => {
+            return Err(refuse(
+                format!("it is {kind}, not a regular file"),
+                "a job file must be a regular file (its folder is the job dir); save it to one first",
+            ));
+        }
+    };
+    let too_big = || {
+        refuse(
+            format!("it is larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+            "job files are small; generate the values into a `lines` file instead",
+        )
+    };
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Parse manifest text; `path` is only used in messages.

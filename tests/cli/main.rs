@@ -15,3 +15,4 @@ mod props;
 mod report;
 mod schema;
 mod slurm;
+mod special;
