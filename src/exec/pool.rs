@@ -16,6 +16,7 @@ use std::collections::BinaryHeap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,10 +29,11 @@ use super::retry::backoff;
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
-use crate::journal::{self, Fingerprint, Prior, Why};
+use crate::journal::{self, Fingerprint, InputError, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
+use crate::plan::value::display_bytes;
 
 /// How to run a plan.
 pub struct ExecOptions {
@@ -403,6 +405,8 @@ impl Shared<'_> {
             .join(process::log_file_name(&plan.units[i].id));
 
         let mut fp: Option<Arc<Fingerprint>> = None;
+        // An input that cannot be hashed fails the unit before its command runs.
+        let mut bad_input: Option<String> = None;
         if let Some(prior) = &self.opts.prior {
             if self.stopping.load(Ordering::Acquire) {
                 let mut st = self.lock();
@@ -410,30 +414,40 @@ impl Shared<'_> {
                 self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                 return;
             }
-            let mut f = journal::fingerprint(plan, i, &prior.cache);
-            if !plan.units[i].needs.is_empty() {
-                // Copied under the lock, hashed outside it (a barrier may
-                // need thousands of units).
-                let ran: Vec<journal::Stamp> = {
-                    let st = self.lock();
-                    plan.units[i]
-                        .needs
-                        .iter()
-                        .map(|&d| st.stamps[d as usize])
-                        .collect()
-                };
-                f.needs = journal::needs_of(plan, i, prior, &ran);
+            match journal::fingerprint(plan, i, &prior.cache, &self.stopping) {
+                Ok(mut f) => {
+                    if !plan.units[i].needs.is_empty() {
+                        // Copied under the lock, hashed outside it (a barrier may
+                        // need thousands of units).
+                        let ran: Vec<journal::Stamp> = {
+                            let st = self.lock();
+                            plan.units[i]
+                                .needs
+                                .iter()
+                                .map(|&d| st.stamps[d as usize])
+                                .collect()
+                        };
+                        f.needs = journal::needs_of(plan, i, prior, &ran);
+                    }
+                    if dep_ran.is_none()
+                        && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
+                    {
+                        let mut st = self.lock();
+                        st.running[w] = None;
+                        self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
+                        self.work_cv.notify_all();
+                        return;
+                    }
+                    fp = Some(Arc::new(f));
+                }
+                Err(InputError::Stopped) => {
+                    let mut st = self.lock();
+                    st.running[w] = None;
+                    self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                    return;
+                }
+                Err(e) => bad_input = Some(e.to_string()),
             }
-            if dep_ran.is_none()
-                && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
-            {
-                let mut st = self.lock();
-                st.running[w] = None;
-                self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
-                self.work_cv.notify_all();
-                return;
-            }
-            fp = Some(Arc::new(f));
         }
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
@@ -461,18 +475,21 @@ impl Shared<'_> {
                 at: started_at,
             });
             let t0 = Instant::now();
-            let (end, cause, settling) = self.attempt(
-                w,
-                i,
-                attempt,
-                &log_path,
-                &program,
-                &shown,
-                &argv,
-                &dir,
-                &env,
-                &mut log_problem,
-            );
+            let (end, cause, settling) = match &bad_input {
+                Some(why) => (refuse(&log_path, why, &mut log_problem), None, None),
+                None => self.attempt(
+                    w,
+                    i,
+                    attempt,
+                    &log_path,
+                    &program,
+                    &shown,
+                    &argv,
+                    &dir,
+                    &env,
+                    &mut log_problem,
+                ),
+            };
             let duration = t0.elapsed();
             let outcome = match (&end, cause) {
                 (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
@@ -484,6 +501,7 @@ impl Shared<'_> {
             let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
                 && attempt < attempts_allowed
                 && log_problem.is_none()
+                && bad_input.is_none()
                 && !self.stopping.load(Ordering::Acquire);
             if !retry {
                 break (outcome, end, duration, started_at, settling);
@@ -772,7 +790,7 @@ impl Shared<'_> {
             .paths(i, &task.outputs)
             .into_iter()
             .map(|rel| {
-                let shown = rel.display().to_string();
+                let shown = display_bytes(rel.as_os_str().as_bytes()).into_owned();
                 (shown, dir.join(rel))
             })
             .collect()
@@ -875,6 +893,19 @@ impl Shared<'_> {
             };
         }
     }
+}
+
+/// The attempt of a unit whose inputs cannot be hashed: the reason in its
+/// log, and a failure that no retry can mend.
+fn refuse(log_path: &std::path::Path, why: &str, log_problem: &mut Option<Error>) -> AttemptEnd {
+    let written = open_log(log_path, 1).and_then(|mut f| writeln!(f, "jobrun: {why}"));
+    if let Err(e) = written {
+        *log_problem = Some(Error::io(
+            format!("cannot write the log `{}`", log_path.display()),
+            e,
+        ));
+    }
+    AttemptEnd::SpawnFailed(why.to_owned())
 }
 
 fn open_log(path: &std::path::Path, attempt: u32) -> std::io::Result<File> {
