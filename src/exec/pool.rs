@@ -16,7 +16,6 @@ use std::collections::BinaryHeap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,7 +32,7 @@ use crate::journal::{self, Fingerprint, InputError, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
-use crate::plan::value::display_bytes;
+use crate::plan::value::display_path;
 
 /// How to run a plan.
 pub struct ExecOptions {
@@ -790,7 +789,7 @@ impl Shared<'_> {
             .paths(i, &task.outputs)
             .into_iter()
             .map(|rel| {
-                let shown = display_bytes(rel.as_os_str().as_bytes()).into_owned();
+                let shown = display_path(&rel).into_owned();
                 (shown, dir.join(rel))
             })
             .collect()

@@ -1,12 +1,12 @@
 //! Whether a unit must run, and why (`plan --why` prints these).
 
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::{Fingerprint, NO_STAMP, Prior, Stamp, needs_hash};
 use crate::plan::Plan;
+use crate::plan::value::display_path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Why {
@@ -155,7 +155,7 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
                 let outputs: Vec<(String, PathBuf)> = plan
                     .paths(i, &task.outputs)
                     .into_iter()
-                    .map(|rel| (shown(&rel), dir.join(rel)))
+                    .map(|rel| (display_path(&rel).into_owned(), dir.join(rel)))
                     .collect();
                 explain(plan, i, prior, &fp, &outputs)
             })
@@ -196,9 +196,4 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
         }
     }
     why
-}
-
-/// A path as printed: control and bidi characters escaped, as in unit ids.
-fn shown(p: &Path) -> String {
-    crate::plan::value::display_bytes(p.as_os_str().as_bytes()).into_owned()
 }

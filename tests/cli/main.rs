@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod journal;
 mod plan;
+mod printable;
 mod props;
 mod report;
 mod schema;
