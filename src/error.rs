@@ -102,13 +102,19 @@ impl fmt::Display for Diagnostic {
                     let start = floor_char_boundary(text, span.start.min(text.len()));
                     text[start..end].chars().count().max(1)
                 };
-                // Very long lines (minified or generated input) are cut so the
-                // caret stays readable. Escapes widen the line: the caret
-                // line widens with it, and a tab stays a tab in both.
+                // Very long lines (minified or generated input) are cut to a
+                // window around the caret so it stays readable. Escapes widen
+                // the line: the caret line widens with it, and a tab stays a
+                // tab in both.
+                let skip = caret_start.saturating_sub(100);
                 let mut shown = String::new();
                 let mut indent = String::new();
+                if skip > 0 {
+                    shown.push_str("...");
+                    indent.push_str("   ");
+                }
                 let mut carets = 0;
-                for (k, c) in line_text.chars().take(200).enumerate() {
+                for (k, c) in line_text.chars().enumerate().skip(skip).take(200) {
                     let before = shown.len();
                     if c == '\t' {
                         shown.push('\t');
@@ -245,6 +251,36 @@ mod tests {
             d.to_string(),
             "error: unknown key `worker` in [job]\n --> jobs/x.toml:2:1\n  |\n2 | worker = 8\n  | ^^^^^^ did you mean `workers`?"
         );
+    }
+
+    #[test]
+    fn escapes_keep_the_caret_in_place() {
+        let src = Source {
+            path: "j\u{1b}.toml".into(),
+            text: "k = \"\u{202e}\" y\n".into(),
+        };
+        let d = Diagnostic::new("bad `\u{202e}`")
+            .at(&src, 10..11)
+            .label("here\u{0}")
+            .help("one\ntwo \u{1b}");
+        assert_eq!(
+            d.to_string(),
+            "error: bad `\\u{202e}`\n --> j\\u{1b}.toml:1:9\n  |\n1 | k = \"\\u{202e}\" y\n  |                ^ here\\0\n  = help: one\ntwo \\u{1b}"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let text = format!("{}x\n", "a".repeat(500));
+        let src = Source {
+            path: "j.toml".into(),
+            text: text.into(),
+        };
+        let d = Diagnostic::new("m").at(&src, 500..501);
+        let shown = d.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[3], format!("1 | ...{}x", "a".repeat(100)));
+        assert_eq!(lines[4], format!("  | {}^", " ".repeat(103)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod duration;
 mod load;
 mod max_failures;
 mod model;
+mod wording;
 mod workers;
 
 pub use duration::DurationValue;
