@@ -9,6 +9,8 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::plan::value::{printable, push_escaped};
+
 /// The source text a diagnostic points into.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -80,7 +82,10 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        // Manifest text is shown, never acted on: an ESC or a U+202E in a
+        // key must not colour or reorder the terminal (see `must_escape`).
+        write!(f, "error: {}", printable(&self.message))?;
+        let label = self.label.as_deref().map(printable);
         match (&self.source, &self.span) {
             (Some(src), Some(span)) => {
                 let text = &*src.text;
@@ -91,61 +96,86 @@ impl fmt::Display for Diagnostic {
                     .find('\n')
                     .map_or(text.len(), |i| line_start + i);
                 let line_text = text[line_start..line_end].trim_end_matches('\r');
-                // Very long lines (minified or generated input) are cut so the
-                // caret stays readable.
-                let shown: String = line_text.chars().take(200).collect();
-                let width = line.to_string().len();
-                let pad = " ".repeat(width);
-                write!(f, "\n{pad}--> {}:{line}:{col}", src.path.display())?;
-                write!(f, "\n{pad} |\n{line} | {shown}")?;
                 let caret_start = col - 1;
                 let span_chars = {
                     let end = floor_char_boundary(text, span.end.min(line_end).max(span.start));
                     let start = floor_char_boundary(text, span.start.min(text.len()));
                     text[start..end].chars().count().max(1)
                 };
-                let caret_len =
-                    span_chars.min(shown.chars().count().saturating_sub(caret_start).max(1));
-                let indent: String = shown
-                    .chars()
-                    .take(caret_start)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
-                write!(f, "\n{pad} | {indent}{}", "^".repeat(caret_len))?;
-                if let Some(label) = &self.label {
+                // Very long lines (minified or generated input) are cut to a
+                // window around the caret so it stays readable. Escapes widen
+                // the line: the caret line widens with it, and a tab stays a
+                // tab in both.
+                let skip = caret_start.saturating_sub(100);
+                let mut shown = String::new();
+                let mut indent = String::new();
+                if skip > 0 {
+                    shown.push_str("...");
+                    indent.push_str("   ");
+                }
+                let mut carets = 0;
+                for (k, c) in line_text.chars().enumerate().skip(skip).take(200) {
+                    let before = shown.len();
+                    if c == '\t' {
+                        shown.push('\t');
+                    } else {
+                        push_escaped(&mut shown, c);
+                    }
+                    let width = shown[before..].chars().count();
+                    if k < caret_start {
+                        if c == '\t' {
+                            indent.push('\t');
+                        } else {
+                            indent.extend(std::iter::repeat_n(' ', width));
+                        }
+                    } else if k < caret_start + span_chars {
+                        carets += width;
+                    }
+                }
+                let width = line.to_string().len();
+                let pad = " ".repeat(width);
+                let path = src.path.display().to_string();
+                write!(f, "\n{pad}--> {}:{line}:{col}", printable(&path))?;
+                write!(f, "\n{pad} |\n{line} | {shown}")?;
+                write!(f, "\n{pad} | {indent}{}", "^".repeat(carets.max(1)))?;
+                if let Some(label) = &label {
                     write!(f, " {label}")?;
                 }
             }
             (Some(src), None) => {
-                write!(f, "\n --> {}", src.path.display())?;
-                if let Some(label) = &self.label {
+                let path = src.path.display().to_string();
+                write!(f, "\n --> {}", printable(&path))?;
+                if let Some(label) = &label {
                     write!(f, "\n  = note: {label}")?;
                 }
             }
             _ => {
-                if let Some(label) = &self.label {
+                if let Some(label) = &label {
                     write!(f, "\n  = note: {label}")?;
                 }
             }
         }
         if let Some(help) = &self.help {
-            write!(f, "\n  = help: {help}")?;
+            // Our hints may span lines (an example to paste); values in them may not.
+            let help: Vec<_> = help.split('\n').map(printable).collect();
+            write!(f, "\n  = help: {}", help.join("\n"))?;
         }
         Ok(())
     }
 }
 
-/// Everything that stops jobrun itself.
+/// Everything that stops jobrun itself. Messages may quote the manifest
+/// (a path in `state_dir`, an `--only` pattern): shown escaped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A manifest or plan problem: nothing ran.
     #[error("{0}")]
     Manifest(Box<Diagnostic>),
     /// Bad command-line usage: nothing ran.
-    #[error("error: {0}")]
+    #[error("error: {}", printable(.0))]
     Usage(String),
     /// jobrun could not do its own I/O (state dir, report files, ...).
-    #[error("error: {context}: {source}")]
+    #[error("error: {}: {source}", printable(.context))]
     Io {
         context: String,
         #[source]
@@ -229,6 +259,36 @@ mod tests {
             d.to_string(),
             "error: unknown key `worker` in [job]\n --> jobs/x.toml:2:1\n  |\n2 | worker = 8\n  | ^^^^^^ did you mean `workers`?"
         );
+    }
+
+    #[test]
+    fn escapes_keep_the_caret_in_place() {
+        let src = Source {
+            path: "j\u{1b}.toml".into(),
+            text: "k = \"\u{202e}\" y\n".into(),
+        };
+        let d = Diagnostic::new("bad `\u{202e}`")
+            .at(&src, 10..11)
+            .label("here\u{0}")
+            .help("one\ntwo \u{1b}");
+        assert_eq!(
+            d.to_string(),
+            "error: bad `\\u{202e}`\n --> j\\u{1b}.toml:1:9\n  |\n1 | k = \"\\u{202e}\" y\n  |                ^ here\\0\n  = help: one\ntwo \\u{1b}"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let text = format!("{}x\n", "a".repeat(500));
+        let src = Source {
+            path: "j.toml".into(),
+            text: text.into(),
+        };
+        let d = Diagnostic::new("m").at(&src, 500..501);
+        let shown = d.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[3], format!("1 | ...{}x", "a".repeat(100)));
+        assert_eq!(lines[4], format!("  | {}^", " ".repeat(103)));
     }
 
     #[test]

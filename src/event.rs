@@ -118,7 +118,8 @@ impl std::fmt::Display for AttemptEnd {
         match self {
             AttemptEnd::Exited(c) => write!(f, "exit code {c}"),
             AttemptEnd::Signaled(s) => write!(f, "signal {}", signal_name(*s)),
-            AttemptEnd::SpawnFailed(m) => f.write_str(m),
+            // Names a program or a folder, which may come from file names.
+            AttemptEnd::SpawnFailed(m) => f.write_str(&crate::plan::value::printable(m)),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod options;
 pub mod outcome;
 pub mod plan;
+pub mod regular;
 pub mod report;
 mod run;
 

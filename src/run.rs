@@ -149,10 +149,19 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
             .and_then(|()| out.flush())
             .map_err(|e| Error::io("cannot write to stdout", e))?;
         let runs = why.iter().flatten().filter(|w| w.runs()).count();
+        let fails = why
+            .iter()
+            .flatten()
+            .filter(|w| matches!(w, journal::Why::Fails(_)))
+            .count();
         let considered = why.iter().flatten().count();
+        let fails = match fails {
+            0 => String::new(),
+            n => format!(", {n} would fail on their inputs"),
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "jobrun: dry run: {runs} of {considered} selected units would run; nothing was run"
+            "jobrun: dry run: {runs} of {considered} selected units would run{fails}; nothing was run"
         );
         return Ok(0);
     }

@@ -31,9 +31,10 @@ use super::sched::{Held, Pick, Scheduler};
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
-use crate::journal::{self, Fingerprint, Prior, Why};
+use crate::journal::{self, Fingerprint, InputError, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
+use crate::plan::value::display_path;
 use crate::plan::{Plan, Start};
 
 /// How to run a plan.
@@ -488,10 +489,12 @@ impl Shared<'_> {
             .logs_dir
             .join(process::log_file_name(&plan.units[i].id));
 
-        let (done_attempts, fp) = match pending {
-            Some(p) => (p.attempt, p.fp),
+        // An input that cannot be hashed fails the unit before its command runs.
+        let (done_attempts, fp, bad_input) = match pending {
+            Some(p) => (p.attempt, p.fp, None),
             None => {
                 let mut fp: Option<Arc<Fingerprint>> = None;
+                let mut bad_input: Option<String> = None;
                 if let Some(prior) = &self.opts.prior {
                     if self.stopping.load(Ordering::Acquire) {
                         let mut st = self.lock();
@@ -499,32 +502,48 @@ impl Shared<'_> {
                         self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                         return;
                     }
-                    let mut f = journal::fingerprint(plan, i, &prior.cache);
-                    if !plan.units[i].needs.is_empty() {
-                        // Copied under the lock, hashed outside it (a barrier may
-                        // need thousands of units).
-                        let ran: Vec<journal::Stamp> = {
-                            let st = self.lock();
-                            plan.units[i]
-                                .needs
-                                .iter()
-                                .map(|&d| st.stamps[d as usize])
-                                .collect()
-                        };
-                        f.needs = journal::needs_of(plan, i, prior, &ran);
+                    match journal::fingerprint(plan, i, &prior.cache, &self.stopping) {
+                        Ok(mut f) => {
+                            if !plan.units[i].needs.is_empty() {
+                                // Copied under the lock, hashed outside it (a
+                                // barrier may need thousands of units).
+                                let ran: Vec<journal::Stamp> = {
+                                    let st = self.lock();
+                                    plan.units[i]
+                                        .needs
+                                        .iter()
+                                        .map(|&d| st.stamps[d as usize])
+                                        .collect()
+                                };
+                                f.needs = journal::needs_of(plan, i, prior, &ran);
+                            }
+                            if dep_ran.is_none()
+                                && journal::explain(plan, i, prior, &f, &self.outputs(i))
+                                    == Why::UpToDate
+                            {
+                                let mut st = self.lock();
+                                self.unstart(&mut st, w, &held);
+                                self.record_not_run(
+                                    &mut st,
+                                    unit,
+                                    Outcome::UpToDate,
+                                    Some(Arc::new(f)),
+                                );
+                                self.work_cv.notify_all();
+                                return;
+                            }
+                            fp = Some(Arc::new(f));
+                        }
+                        Err(InputError::Stopped) => {
+                            let mut st = self.lock();
+                            self.unstart(&mut st, w, &held);
+                            self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                            return;
+                        }
+                        Err(e) => bad_input = Some(e.to_string()),
                     }
-                    if dep_ran.is_none()
-                        && journal::explain(plan, i, prior, &f, &self.outputs(i)) == Why::UpToDate
-                    {
-                        let mut st = self.lock();
-                        self.unstart(&mut st, w, &held);
-                        self.record_not_run(&mut st, unit, Outcome::UpToDate, Some(Arc::new(f)));
-                        self.work_cv.notify_all();
-                        return;
-                    }
-                    fp = Some(Arc::new(f));
                 }
-                (0, fp)
+                (0, fp, bad_input)
             }
         };
         let attempt = done_attempts + 1;
@@ -549,18 +568,21 @@ impl Shared<'_> {
         });
         let t0 = Instant::now();
         let mut log_problem = None;
-        let (end, cause, settling) = self.attempt(
-            w,
-            i,
-            attempt,
-            &log_path,
-            &program,
-            &shown,
-            &argv,
-            &dir,
-            &env,
-            &mut log_problem,
-        );
+        let (end, cause, settling) = match &bad_input {
+            Some(why) => (refuse(&log_path, why, &mut log_problem), None, None),
+            None => self.attempt(
+                w,
+                i,
+                attempt,
+                &log_path,
+                &program,
+                &shown,
+                &argv,
+                &dir,
+                &env,
+                &mut log_problem,
+            ),
+        };
         let duration = t0.elapsed();
         let outcome = match (&end, cause) {
             (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
@@ -572,6 +594,7 @@ impl Shared<'_> {
         let retry = matches!(outcome, Outcome::Failed | Outcome::TimedOut)
             && attempt < task.retries.saturating_add(1)
             && log_problem.is_none()
+            && bad_input.is_none()
             && !self.stopping.load(Ordering::Acquire);
         if retry {
             drop(settling);
@@ -879,7 +902,7 @@ impl Shared<'_> {
             .paths(i, &task.outputs)
             .into_iter()
             .map(|rel| {
-                let shown = rel.display().to_string();
+                let shown = display_path(&rel).into_owned();
                 (shown, dir.join(rel))
             })
             .collect()
@@ -982,6 +1005,19 @@ impl Shared<'_> {
             };
         }
     }
+}
+
+/// The attempt of a unit whose inputs cannot be hashed: the reason in its
+/// log, and a failure that no retry can mend.
+fn refuse(log_path: &std::path::Path, why: &str, log_problem: &mut Option<Error>) -> AttemptEnd {
+    let written = open_log(log_path, 1).and_then(|mut f| writeln!(f, "jobrun: {why}"));
+    if let Err(e) = written {
+        *log_problem = Some(Error::io(
+            format!("cannot write the log `{}`", log_path.display()),
+            e,
+        ));
+    }
+    AttemptEnd::SpawnFailed(why.to_owned())
 }
 
 fn open_log(path: &std::path::Path, attempt: u32) -> std::io::Result<File> {

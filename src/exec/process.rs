@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::event::AttemptEnd;
+use crate::plan::value::{display_bytes, display_path};
 
 /// Resolves program names once per worker instead of searching PATH per unit
 /// (xargs pays that search on every line).
@@ -293,11 +294,11 @@ fn split_lines(partial: &mut Vec<u8>, mut chunk: &[u8], on_line: &mut impl FnMut
 }
 
 fn spawn_message(s: &Spawn<'_>, e: &io::Error) -> String {
-    let shown = s.shown.to_string_lossy();
+    let shown = display_bytes(s.shown.as_bytes());
     if !s.dir.is_dir() {
         return format!(
             "cannot start `{shown}`: working directory `{}` does not exist",
-            s.dir.display()
+            display_path(s.dir)
         );
     }
     // Only a path names a directory: a bare name was searched in PATH.

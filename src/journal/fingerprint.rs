@@ -4,17 +4,26 @@
 //! Content hashes are cached by (path, size, mtime): a rerun over 10,000
 //! unchanged inputs stats them instead of reading them. The cache is seeded
 //! from the journal, so it survives between runs without a file of its own.
+//!
+//! Only regular files are read: a FIFO, device, socket or directory is an
+//! error for its unit (opening or reading one may block or never end), and
+//! hashing looks at a stop flag between chunks, so a signal is never held
+//! up by a huge input.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::fmt;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Command, Plan};
+use crate::regular::{self, OpenError};
 
 /// An input file as it was hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,49 +65,117 @@ impl HashCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stamp one input; a missing or unreadable file gets an empty hash (the
-    /// unit then runs and reports the problem itself).
-    pub fn stamp(&self, shown: String, abs: &Path) -> InputStamp {
-        let Ok(meta) = std::fs::metadata(abs) else {
-            return InputStamp {
-                path: shown,
-                size: 0,
-                mtime_ns: 0,
-                hash: String::new(),
-            };
+    /// Stamp one input. A missing or unreadable file gets an empty hash (the
+    /// unit then runs and reports the problem itself); a file that is not a
+    /// regular one is refused, since reading it could block or never end.
+    /// `stop` ends a long hash early.
+    pub fn stamp(
+        &self,
+        shown: String,
+        abs: &Path,
+        stop: &AtomicBool,
+    ) -> Result<InputStamp, InputError> {
+        let missing = |shown| InputStamp {
+            path: shown,
+            size: 0,
+            mtime_ns: 0,
+            hash: String::new(),
         };
-        let size = meta.len();
-        let mtime_ns = meta
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.mtime_nsec());
-        let key = (abs.to_path_buf(), size, mtime_ns);
+        // A stat first: an unchanged input is found in the cache unopened.
+        let Ok(meta) = std::fs::metadata(abs) else {
+            return Ok(missing(shown));
+        };
+        if let Some(kind) = regular::kind(&meta) {
+            return Err(InputError::NotRegular { path: shown, kind });
+        }
+        let key = (abs.to_path_buf(), meta.len(), mtime_ns(&meta));
         if let Some(h) = self.lock().get(&key) {
-            return InputStamp {
+            return Ok(InputStamp {
                 path: shown,
-                size,
-                mtime_ns,
+                size: key.1,
+                mtime_ns: key.2,
                 hash: h.clone(),
-            };
+            });
         }
-        let hash = hash_file(abs).unwrap_or_default();
-        if !hash.is_empty() {
-            self.lock().insert(key, hash.clone());
-        }
-        InputStamp {
+        let (hash, meta) = match hash_file(abs, stop) {
+            Ok(r) => r,
+            Err(HashError::NotRegular(kind)) => {
+                return Err(InputError::NotRegular { path: shown, kind });
+            }
+            Err(HashError::Stopped) => return Err(InputError::Stopped),
+            Err(HashError::Io) => return Ok(missing(shown)),
+        };
+        // What was read, which may be newer than the first stat.
+        let (size, mtime_ns) = (meta.len(), mtime_ns(&meta));
+        self.lock()
+            .insert((abs.to_path_buf(), size, mtime_ns), hash.clone());
+        Ok(InputStamp {
             path: shown,
             size,
             mtime_ns,
             hash,
+        })
+    }
+}
+
+/// Why an input could not be stamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    /// A FIFO, device, socket or directory: jobrun hashes regular files only.
+    NotRegular { path: String, kind: &'static str },
+    /// The run is stopping.
+    Stopped,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::NotRegular { path, kind } => write!(
+                f,
+                "input `{path}` is {kind}, not a regular file; only regular files can be inputs"
+            ),
+            InputError::Stopped => f.write_str("stopped while hashing the inputs"),
         }
     }
 }
 
-fn hash_file(p: &Path) -> std::io::Result<String> {
+enum HashError {
+    NotRegular(&'static str),
+    Stopped,
+    Io,
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+/// Read and hashed between two looks at the stop flag (well under a millisecond).
+const CHUNK: usize = 64 << 10;
+
+/// The content hash of a regular file and its metadata as read.
+fn hash_file(p: &Path, stop: &AtomicBool) -> Result<(String, std::fs::Metadata), HashError> {
+    let (mut f, meta) = regular::open(p).map_err(|e| match e {
+        OpenError::Io(_) => HashError::Io,
+        OpenError::NotRegular(kind) => HashError::NotRegular(kind),
+    })?;
     let mut h = blake3::Hasher::new();
-    let f = std::fs::File::open(p)?;
-    h.update_reader(f)?;
-    Ok(h.finalize().to_hex().to_string())
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(HashError::Stopped);
+        }
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(HashError::Io),
+        }
+    }
+    Ok((h.finalize().to_hex().to_string(), meta))
 }
 
 fn put(h: &mut blake3::Hasher, bytes: &[u8]) {
@@ -107,8 +184,13 @@ fn put(h: &mut blake3::Hasher, bytes: &[u8]) {
 }
 
 /// The fingerprint of `unit` now (its inputs as they are on disk). `{worker}` is left unrendered so the same
-/// unit fingerprints the same on any worker.
-pub fn fingerprint(plan: &Plan, unit: usize, cache: &HashCache) -> Fingerprint {
+/// unit fingerprints the same on any worker. Hashing ends early when `stop` is set.
+pub fn fingerprint(
+    plan: &Plan,
+    unit: usize,
+    cache: &HashCache,
+    stop: &AtomicBool,
+) -> Result<Fingerprint, InputError> {
     let mut h = blake3::Hasher::new();
     match plan.command(unit, None) {
         Command::Argv(argv) => {
@@ -142,23 +224,57 @@ pub fn fingerprint(plan: &Plan, unit: usize, cache: &HashCache) -> Fingerprint {
         .into_iter()
         .map(|rel| {
             let abs = dir.join(&rel);
-            cache.stamp(display(rel.into_os_string()), &abs)
+            cache.stamp(display(rel.into_os_string()), &abs, stop)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut h = blake3::Hasher::new();
     put(&mut h, command.as_bytes());
     for i in &inputs {
         put(&mut h, i.path.as_bytes());
         put(&mut h, i.hash.as_bytes());
     }
-    Fingerprint {
+    Ok(Fingerprint {
         hash: h.finalize().to_hex().to_string(),
         command,
         inputs,
         needs: String::new(),
-    }
+    })
 }
 
 fn display(p: OsString) -> String {
     crate::plan::value::display_bytes(p.as_bytes()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_regular_files_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = HashCache::default();
+        let go = AtomicBool::new(false);
+        let file = dir.path().join("a");
+        std::fs::write(&file, b"hello").expect("write");
+        let s = cache.stamp("a".into(), &file, &go).expect("regular file");
+        assert_eq!(s.hash, blake3::hash(b"hello").to_hex().to_string());
+        assert_eq!(s.size, 5);
+        let missing = cache.stamp("b".into(), &dir.path().join("b"), &go);
+        assert_eq!(missing.expect("missing is no error").hash, "");
+        let e = cache.stamp("/dev/null".into(), Path::new("/dev/null"), &go);
+        assert_eq!(
+            e.expect_err("a device").to_string(),
+            "input `/dev/null` is a character device, not a regular file; only regular files can be inputs"
+        );
+    }
+
+    #[test]
+    fn a_set_stop_flag_ends_hashing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a");
+        std::fs::write(&file, vec![7u8; 3 * CHUNK]).expect("write");
+        let stop = AtomicBool::new(true);
+        let e = HashCache::default().stamp("a".into(), &file, &stop);
+        assert_eq!(e, Err(InputError::Stopped));
+    }
 }

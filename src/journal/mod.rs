@@ -21,7 +21,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use fingerprint::{Fingerprint, HashCache, InputStamp, fingerprint};
+pub use fingerprint::{Fingerprint, HashCache, InputError, InputStamp, fingerprint};
 pub use lock::JobLock;
 pub use record::{Record, parse_lines};
 pub use split::SplitLock;

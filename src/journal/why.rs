@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 use super::{Fingerprint, NO_STAMP, Prior, Stamp, needs_hash};
 use crate::plan::Plan;
+use crate::plan::value::display_path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Why {
@@ -27,11 +29,17 @@ pub enum Why {
     /// A unit it needs ran again since it ran (in a run that stopped before
     /// reaching it).
     DependencyRan(String),
+    /// An input cannot be hashed (not a regular file): the unit fails
+    /// without running its command.
+    Fails(String),
+    /// A unit it depends on fails, so it is skipped (the failing unit's id).
+    Skipped(String),
 }
 
 impl Why {
+    /// Does its command run?
     pub fn runs(&self) -> bool {
-        *self != Why::UpToDate
+        !matches!(self, Why::UpToDate | Why::Fails(_) | Why::Skipped(_))
     }
 }
 
@@ -47,6 +55,8 @@ impl fmt::Display for Why {
             Why::OutputMissing(p) => write!(f, "runs: output missing: {p}"),
             Why::DependencyRuns(id) => write!(f, "runs: needs {id}, which runs"),
             Why::DependencyRan(id) => write!(f, "runs: needs {id}, which ran since"),
+            Why::Fails(why) => write!(f, "fails: {why}"),
+            Why::Skipped(id) => write!(f, "skipped: depends on {id}, which fails"),
         }
     }
 }
@@ -125,20 +135,27 @@ pub fn explain(
 }
 
 /// `explain` for every selected unit, with dependencies: a unit whose need
-/// runs runs too. Reads inputs and outputs; writes nothing.
+/// runs runs too, one whose need fails is skipped. Reads inputs and
+/// outputs; writes nothing.
 pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option<Why>> {
+    // Nothing stops this early: SIGINT and SIGTERM keep their default
+    // action here, which ends the process at once.
+    let never = AtomicBool::new(false);
     let n = plan.units.len();
     let mut why: Vec<Option<Why>> = (0..n)
         .map(|i| {
             selected[i].then(|| {
-                let mut fp = super::fingerprint(plan, i, &prior.cache);
+                let mut fp = match super::fingerprint(plan, i, &prior.cache, &never) {
+                    Ok(fp) => fp,
+                    Err(e) => return Why::Fails(e.to_string()),
+                };
                 fp.needs = needs_of(plan, i, prior, &[]);
                 let task = plan.task_of(i);
                 let dir = plan.dir(i);
                 let outputs: Vec<(String, PathBuf)> = plan
                     .paths(i, &task.outputs)
                     .into_iter()
-                    .map(|rel| (rel.display().to_string(), dir.join(rel)))
+                    .map(|rel| (display_path(&rel).into_owned(), dir.join(rel)))
                     .collect();
                 explain(plan, i, prior, &fp, &outputs)
             })
@@ -149,6 +166,22 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
     while changed {
         changed = false;
         for i in 0..n {
+            if matches!(why[i], None | Some(Why::Fails(_) | Why::Skipped(_))) {
+                continue;
+            }
+            let root = plan.units[i]
+                .needs
+                .iter()
+                .find_map(|&d| match &why[d as usize] {
+                    Some(Why::Fails(_)) => Some(plan.units[d as usize].id.to_string()),
+                    Some(Why::Skipped(root)) => Some(root.clone()),
+                    _ => None,
+                });
+            if let Some(root) = root {
+                why[i] = Some(Why::Skipped(root));
+                changed = true;
+                continue;
+            }
             if why[i] != Some(Why::UpToDate) {
                 continue;
             }

@@ -1,11 +1,16 @@
 //! Reading a manifest file into the model, with located errors.
 
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Diagnostic, Error, Source, did_you_mean};
+use crate::error::{Diagnostic, Error, Source, did_you_mean, io_reason};
+use crate::plan::value::printable;
+use crate::regular::{self, OpenError};
 
 use super::Manifest;
+use super::wording::{self, Place};
 
 /// A parsed manifest and the source it came from (for later diagnostics).
 #[derive(Debug)]
@@ -14,18 +19,13 @@ pub struct Loaded {
     pub source: Source,
 }
 
+/// Manifests past this size are refused: no job file needs more, and a
+/// mistaken path (a disk image, `/dev/zero`) must not be read whole.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 /// Read and parse the manifest at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            "check the path; job files usually live in `jobs/`"
-        } else {
-            "check that the file is readable"
-        };
-        Error::from(
-            Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display())).help(hint),
-        )
-    })?;
+    let bytes = read_bounded(path)?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -44,6 +44,52 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
         }
     };
     parse(path.to_path_buf(), text)
+}
+
+/// The bytes of a regular file of at most `MAX_MANIFEST_BYTES`.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
+    let refuse = |what: String, hint: &str| {
+        Error::from(
+            Diagnostic::new(format!("cannot read manifest `{}`: {what}", path.display()))
+                .help(hint),
+        )
+    };
+    let cannot = |e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "check the path; job files usually live in `jobs/`"
+        } else {
+            "check that the file is readable"
+        };
+        refuse(io_reason(&e), hint)
+    };
+    let (file, meta) = match regular::open(path) {
+        Ok(r) => r,
+        Err(OpenError::Io(e)) => return Err(cannot(e)),
+        Err(OpenError::NotRegular(kind)) => {
+            return Err(refuse(
+                format!("it is {kind}, not a regular file"),
+                "a job file must be a regular file (its folder is the job dir); save it to one first",
+            ));
+        }
+    };
+    let too_big = || {
+        refuse(
+            format!("it is larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+            "job files are small; generate the values into a `lines` file instead",
+        )
+    };
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Parse manifest text; `path` is only used in messages.
@@ -112,6 +158,25 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
             None => d.label("not a valid choice"),
         };
         d.help(format!("expected {}", expected.trim()))
+    } else if let Some(w) = span.as_ref().and_then(|s| {
+        let header = enclosing_table(&source.text, s.start);
+        let key = key_at(&source.text, s.start);
+        let place = Place {
+            text: &source.text,
+            span: s.clone(),
+            header: &header,
+            key: key.as_deref(),
+        };
+        wording::type_error(raw, &place)
+    }) {
+        let mut d = Diagnostic::new(w.message);
+        if let Some(l) = w.label {
+            d = d.label(l);
+        }
+        if let Some(h) = w.help {
+            d = d.help(h);
+        }
+        d
     } else {
         let message = humanize(raw);
         let key = span
@@ -137,21 +202,98 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
         if raw.contains("cannot recurse further") {
             d = Diagnostic::new("the value is nested too deeply for a manifest");
         }
-        if raw.contains("expected a sequence") && at.trim_start().starts_with("[task]") {
-            d = d.help("a task is written `[[task]]`, with double brackets: one table per task");
-        }
-        if key.as_deref() == Some("run") && raw.contains("invalid type: string") {
-            d = d.help(
-                "`run` is an argv array, like [\"echo\", \"hi\"]; for a command line, use `shell = \"...\"`",
-            );
-        }
         d
+    };
+    // TOML allows no raw control character (but tab) anywhere.
+    let control = span
+        .as_ref()
+        .and_then(|s| source.text.get(s.start..)?.chars().next())
+        .filter(|c| c.is_control() && *c != '\t' && *c != '\n');
+    if let Some(c) = control {
+        diag = Diagnostic::new(format!(
+            "a raw control character `{}` cannot be in a manifest",
+            printable(&c.to_string())
+        ))
+        .label("control character")
+        .help(format!(
+            "in a string, write it as an escape: `\\u{:04x}`",
+            c as u32
+        ));
+    }
+    // The parser's limit on dotted key parts comes without a location.
+    let span = match span {
+        None if raw == "recursion limit" => {
+            diag = Diagnostic::new("the key has too many dotted parts for a manifest")
+                .label("too many parts")
+                .help("a manifest needs a few levels at most, like `matrix.size` or `env.LANG`");
+            longest_dotted_key(&source.text)
+        }
+        s => s,
     };
     diag = match span {
         Some(span) => diag.at(source, span),
         None => diag.in_file(source),
     };
     diag
+}
+
+/// The span of the key with the most dotted parts (`a.b.c`, in a header, a
+/// key line or an inline table), strings, values and comments aside.
+fn longest_dotted_key(text: &str) -> Option<Range<usize>> {
+    let mut best: Option<(usize, Range<usize>)> = None;
+    // (start, dots) of the dotted key being read, if any.
+    let mut chain: Option<(usize, usize)> = None;
+    let mut last_part_end = 0;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let mut comment = false;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if comment {
+            comment = b != b'\n';
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' && q == b'"' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+                last_part_end = i + 1;
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' => {
+                quote = Some(b);
+                chain.get_or_insert((i, 0));
+            }
+            b'.' => {
+                if let Some((_, dots)) = chain.as_mut() {
+                    *dots += 1;
+                }
+            }
+            b' ' | b'\t' => {}
+            b'#' => comment = true,
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
+                chain.get_or_insert((i, 0));
+                last_part_end = i + 1;
+            }
+            _ => {
+                if let Some((start, dots)) = chain.take()
+                    && best.as_ref().is_none_or(|(d, _)| dots > *d)
+                {
+                    best = Some((dots, start..last_part_end.max(start + 1)));
+                }
+            }
+        }
+    }
+    if let Some((start, dots)) = chain
+        && best.as_ref().is_none_or(|(d, _)| dots > *d)
+    {
+        best = Some((dots, start..last_part_end.max(start + 1)));
+    }
+    best.map(|(_, span)| span)
 }
 
 /// `unknown field `x`, expected one of `a`, `b`` -> ("x", ["a", "b"]).
@@ -235,16 +377,147 @@ fn inline_table(text: &str, offset: usize) -> Option<String> {
     (!dotted.is_empty() && !dotted.contains(['=', '['])).then(|| dotted.to_owned())
 }
 
-/// The bare key on the line of `offset`, as in `key = value`.
+/// The key whose value holds `offset`: on its line, or on a line above for
+/// a value that spans lines (a multi-line array).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    if let Some(k) = key_before(text, offset) {
+        return Some(k);
+    }
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // In the key itself: a part of a dotted key.
+    let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[start..];
+    if let Some((key, _)) = line.split('\n').next().and_then(|l| l.split_once('=')) {
+        let key = key.trim();
+        if !key.is_empty() && !key.starts_with('[') {
+            return Some(key.to_owned());
+        }
+    }
+    let mut line_end = text[..end].rfind('\n')?;
+    loop {
+        let line_start = text[..line_end].rfind('\n').map_or(0, |i| i + 1);
+        let line = &text[line_start..line_end];
+        if line.trim_start().starts_with('[') {
+            return None;
+        }
+        if let Some(eq) = line.find('=')
+            && !line.trim_start().starts_with('#')
+        {
+            // Inside that key's value only if a bracket it opened is still open.
+            return (depth(&text[line_start + eq..end]) > 0)
+                .then(|| key_before(text, line_start + eq + 1))
+                .flatten();
+        }
+        line_end = line_start.checked_sub(1)?;
+    }
+}
+
+/// Brackets and braces opened and not closed in `s`, strings and comments aside.
+fn depth(s: &str) -> i64 {
+    let mut d = 0;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('"'), '\\') if !escaped => {
+                escaped = true;
+                continue;
+            }
+            (Some(q), c) if c == q && !escaped => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => comment = true,
+            (None, '[' | '{') => d += 1,
+            (None, ']' | '}') => d -= 1,
+            _ => {}
+        }
+        escaped = false;
+    }
+    d
+}
+
+/// The key on the line of `offset` whose value holds it, as in `key = value`;
+/// inside an inline table, with the keys that open it: `job.workers` in
+/// `job = { workers = "x" }`.
 fn key_before(text: &str, offset: usize) -> Option<String> {
     let mut end = offset.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
-    let (key, _) = text[line_start..end].split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
+    let before = &text[line_start..end];
+    // The tables and arrays open at `offset` (with the key each belongs
+    // to), and the key whose value is being read.
+    enum Open {
+        Table(Option<String>),
+        Array(Option<String>),
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut current: Option<String> = None;
+    let mut token_start = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in before.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                '\\' if q == '"' && !escaped => {
+                    escaped = true;
+                    continue;
+                }
+                c if c == q && !escaped => quote = None,
+                _ => {}
+            }
+            escaped = false;
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '#' => break,
+            '=' if current.is_none() => {
+                current = Some(before[token_start..i].trim().replace('"', ""));
+            }
+            '{' => {
+                open.push(Open::Table(current.take()));
+                token_start = i + 1;
+            }
+            '[' if current.is_some() || matches!(open.last(), Some(Open::Array(_))) => {
+                open.push(Open::Array(current.clone()));
+            }
+            ']' => {
+                if let Some(Open::Array(k)) = open.pop() {
+                    current = k;
+                }
+            }
+            '}' | ',' => {
+                if c == '}' {
+                    open.pop();
+                }
+                // In an array the next value belongs to the same key; in a
+                // table a new key comes.
+                current = match open.last() {
+                    Some(Open::Array(k)) => k.clone(),
+                    _ => None,
+                };
+                token_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let mut path: Vec<String> = open
+        .into_iter()
+        .filter_map(|o| match o {
+            Open::Table(k) => k,
+            Open::Array(_) => None,
+        })
+        .collect();
+    path.extend(current);
+    let key = path.join(".");
+    (!key.is_empty() && !key.starts_with('[')).then_some(key)
 }
 
 #[cfg(test)]
@@ -293,6 +566,119 @@ mod tests {
         assert!(e.contains("`[[task]]`, with double brackets"), "{e}");
         let e = err("[job]\nworkers = 1\nworkers = 2\n");
         assert!(e.contains("duplicate key `workers`"), "{e}");
+    }
+
+    /// A wrong type for every key, in every table: no Rust or serde words.
+    #[test]
+    fn type_errors_speak_the_manifest_s_words() {
+        const T: &str = "[[task]]\nname = \"t\"\nrun = [\"true\"]\n";
+        let job = [
+            "name = 1",
+            "workers = true",
+            "workers = 1.5",
+            "on_failure = 1",
+            "max_failures = true",
+            "retries = \"x\"",
+            "retries = -1",
+            "retries = 99999999999999999999",
+            "retry_delay = [1]",
+            "timeout = true",
+            "kill_grace = {}",
+            "shell = \"sh\"",
+            "shell = [1]",
+            "dir = 1",
+            "env = [\"a\"]",
+            "env = { A = 1 }",
+            "env.k.k = \"1\"",
+            "output = false",
+            "keep_order = \"yes\"",
+            "keep_failed_outputs = 0",
+            "state_dir = 1979-05-27",
+        ];
+        let task = [
+            "retries = 1.5",
+            "timeout = 5.5",
+            "env = { A = [1] }",
+            "env.A.B = \"x\"",
+            "dir = []",
+            "allow_failure = \"no\"",
+            "keep_failed_outputs = 1",
+            "ok_codes = \"0\"",
+            "ok_codes = [\"0\"]",
+            "ok_codes = [99999999999999999999]",
+            "needs = \"a\"",
+            "needs = [1]",
+            "inputs = 1",
+            "outputs = { a = 1 }",
+            "include = { a = 1 }",
+            "exclude = [\"a\"]",
+            "matrix.n = { range = [0, 99999999999999999999] }",
+        ];
+        let mut texts: Vec<String> = Vec::new();
+        texts.extend(job.iter().map(|l| format!("[job]\n{l}\n{T}")));
+        texts.extend(task.iter().map(|l| format!("{T}{l}\n")));
+        texts.extend(
+            [
+                "[[job]]\n",
+                "[[vars]]\n",
+                "vars = 1\n",
+                "job = 1\n",
+                "task = \"x\"\n",
+                "job = { workers = 1, retries = \"x\" }\n",
+            ]
+            .iter()
+            .map(|h| format!("{h}{T}")),
+        );
+        texts.push("[[task]]\nname = 5\nrun = [\"true\"]\n".into());
+        texts.push("[[task]]\nname = \"t\"\nrun = \"echo\"\n".into());
+        texts.push("[[task]]\nname = \"t\"\nrun = [\n  \"echo\",\n  1,\n]\n".into());
+        texts.push("[[task]]\nname = \"t\"\nshell = [\"a\"]\n".into());
+        for text in texts {
+            let e = err(&text);
+            for word in [
+                "invalid type",
+                "invalid value:",
+                "expected a sequence",
+                "sequence",
+                "i128",
+                "u32",
+                "u64",
+                "i32",
+                "map",
+                "struct",
+                "wanted",
+                "any valid TOML value",
+            ] {
+                assert!(!e.contains(word), "{word:?} in the error for\n{text}\n{e}");
+            }
+            assert!(e.contains("m.toml:"), "not located:\n{text}\n{e}");
+        }
+    }
+
+    #[test]
+    fn keys_inside_inline_tables_and_arrays() {
+        let key = |line: &str, at: &str| key_before(line, line.find(at).expect("at"));
+        assert_eq!(key("retries = 1", "1").as_deref(), Some("retries"));
+        assert_eq!(
+            key("job = { workers = 1, retries = \"x\" }", "\"x").as_deref(),
+            Some("job.retries")
+        );
+        assert_eq!(key("run = [\"a, b\", 1]", "1").as_deref(), Some("run"));
+        assert_eq!(
+            key("include = [{ a = 1 }, { b = [2] }]", "2").as_deref(),
+            Some("include.b")
+        );
+        assert_eq!(key("env.k.k = \"1\"", "k.k"), None);
+    }
+
+    #[test]
+    fn too_many_dotted_parts_are_located() {
+        let key = format!("a{}", ".a".repeat(99));
+        let e = err(&format!("# a.b.c\nx = 1.5\n{key} = 1\n"));
+        assert!(e.contains("too many dotted parts"), "{e}");
+        assert!(e.contains("m.toml:3:1"), "{e}");
+        let e = err(&format!("[{key}]\n"));
+        assert!(e.contains("m.toml:1:2"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod load;
 mod max_failures;
 mod model;
 mod rate;
+mod wording;
 mod workers;
 
 pub use duration::DurationValue;

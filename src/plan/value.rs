@@ -25,7 +25,7 @@ impl Value {
     }
 
     /// The value for display: UTF-8 as is, every other byte and every control
-    /// character escaped, so the result is one line and never ambiguous about
+    /// or bidi character escaped (see [`must_escape`]), so the result is one line and never ambiguous about
     /// which bytes the value holds.
     pub fn display(&self) -> Cow<'_, str> {
         display_bytes(&self.0)
@@ -47,7 +47,7 @@ impl From<&str> for Value {
 /// See [`Value::display`].
 pub fn display_bytes(bytes: &[u8]) -> Cow<'_, str> {
     if let Ok(s) = std::str::from_utf8(bytes)
-        && !s.chars().any(|c| c.is_control() || c == '\\')
+        && !s.chars().any(|c| c == '\\' || must_escape(c))
     {
         return Cow::Borrowed(s);
     }
@@ -56,13 +56,7 @@ pub fn display_bytes(bytes: &[u8]) -> Cow<'_, str> {
         for c in chunk.valid().chars() {
             match c {
                 '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-                c => out.push(c),
+                c => push_escaped(&mut out, c),
             }
         }
         for b in chunk.invalid() {
@@ -70,6 +64,55 @@ pub fn display_bytes(bytes: &[u8]) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A path for display, as [`display_bytes`] shows it.
+pub fn display_path(p: &Path) -> Cow<'_, str> {
+    display_bytes(p.as_os_str().as_bytes())
+}
+
+/// Text for the terminal: control and bidi characters escaped as in
+/// [`display_bytes`], everything else (backslashes included) as is, for
+/// messages that quote the manifest or values already shown escaped.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(must_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Characters that would act on a terminal or a log viewer rather than be
+/// shown: C0 and C1 controls, DEL, the bidi controls that reorder a line
+/// (a U+202E in a name makes `gpj.exe` read as `exe.jpg`), and the line
+/// and paragraph separators some viewers break lines at.
+pub fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `c`, escaped if [`must_escape`] says so: `\n`, `\t`, `\r`, `\0`, else `\u{1b}`.
+pub fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        '\0' => out.push_str("\\0"),
+        c if must_escape(c) => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 /// Path accessors usable in templates: `{file.stem}` and so on.
@@ -182,5 +225,19 @@ mod tests {
         assert_eq!(display_bytes(b"a\nb"), "a\\nb");
         assert_eq!(display_bytes(b"\xffx"), "\\xffx");
         assert_eq!(display_bytes(b"a\\b"), "a\\\\b");
+        assert_eq!(display_bytes(b"a\x1b[31mb\0"), "a\\u{1b}[31mb\\0");
+        assert_eq!(
+            display_bytes("a\u{202e}b\u{85}".as_bytes()),
+            "a\\u{202e}b\\u{85}"
+        );
+    }
+
+    #[test]
+    fn printable_keeps_backslashes_and_escapes_controls() {
+        assert_eq!(printable("a\\nb é"), "a\\nb é");
+        assert_eq!(
+            printable("\x1b[2J\u{202e}\u{2066}\0\u{7f}\n"),
+            "\\u{1b}[2J\\u{202e}\\u{2066}\\0\\u{7f}\\n"
+        );
     }
 }

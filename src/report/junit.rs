@@ -11,6 +11,7 @@ use super::tail::read_tail;
 use crate::event::{Event, Finished};
 use crate::outcome::Outcome;
 use crate::plan::Plan;
+use crate::plan::value::display_path;
 
 const TAIL_BYTES: u64 = 16 * 1024;
 const TAIL_LINES: usize = 100;
@@ -86,11 +87,11 @@ fn tail_text(log: &Path) -> String {
         Ok((body, truncated)) => {
             let text = String::from_utf8_lossy(&body);
             if truncated {
-                format!("[... earlier output in {}]\n{text}", log.display())
+                format!("[... earlier output in {}]\n{text}", display_path(log))
             } else {
                 text.into_owned()
             }
         }
-        Err(e) => format!("cannot read `{}`: {e}", log.display()),
+        Err(e) => format!("cannot read `{}`: {e}", display_path(log)),
     }
 }

@@ -16,6 +16,7 @@ use crate::event::{Event, Finished};
 use crate::manifest::OutputMode;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
+use crate::plan::value::display_path;
 
 const TAIL_BYTES: u64 = 64 * 1024;
 const TAIL_LINES: usize = 50;
@@ -353,7 +354,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         let (body, truncated) = match read_tail(log, TAIL_BYTES, TAIL_LINES) {
             Ok(t) => t,
             Err(e) => {
-                let msg = format!("jobrun: cannot read `{}`: {e}\n", log.display());
+                let msg = format!("jobrun: cannot read `{}`: {e}\n", display_path(log));
                 return self.emit_err(msg.as_bytes());
             }
         };
@@ -368,7 +369,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             writeln!(block, "--- {id} ---")?;
         }
         if truncated {
-            writeln!(block, "[... earlier output in {}]", log.display())?;
+            writeln!(block, "[... earlier output in {}]", display_path(log))?;
         }
         block.extend_from_slice(&body);
         if !body.ends_with(b"\n") {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::event::AttemptEnd;
 use crate::outcome::{CancelReason, Counts, Outcome};
+use crate::plan::value::display_path;
 
 /// A failure worth listing, in the order failures happened.
 pub struct FailureLine {
@@ -89,7 +90,7 @@ fn write_failures(out: &mut impl Write, title: &str, list: &[&FailureLine]) -> i
             write!(out, " (allowed)")?;
         }
         if let Some(log) = &f.log {
-            write!(out, "  log: {}", log.display())?;
+            write!(out, "  log: {}", display_path(log))?;
         }
         writeln!(out)?;
     }
