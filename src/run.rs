@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 writeln!(out, "{}", selected.iter().filter(|&&s| s).count())
             } else if args.why {
                 let prior = journal::read_prior(&plan, false);
+                warn_skipped(&prior, false);
                 let why = journal::explain_plan(&plan, &selected, &prior);
                 report::plan::write_why(&mut out, &plan, &why)
             } else if args.json {
@@ -139,6 +140,9 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     if args.dry_run {
         // What this run would do, journal included (read-only, as `plan --why`).
         let prior = journal::read_prior(&plan, args.fresh);
+        if !args.quiet {
+            warn_skipped(&prior, args.verbose);
+        }
         let why = journal::explain_plan(&plan, &selected, &prior);
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
@@ -220,6 +224,10 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         exec::leftovers::stop(&left, plan.job.kill_grace);
     }
     let prior = journal::read_prior(&plan, args.fresh);
+    if !args.quiet {
+        warn_skipped(&prior, args.verbose);
+    }
+    let run = prior.run;
     let opts = ExecOptions {
         workers,
         selected,
@@ -267,7 +275,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                 };
                 if journal_error.is_none() {
                     let res = match &ev {
-                        Some(ev) => record_event(journal, plan, ev)
+                        Some(ev) => record_event(journal, plan, ev, run)
                             .and_then(|()| journal.sync_if_due(false)),
                         None => journal.sync_if_due(false),
                     };
@@ -364,7 +372,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
 }
 
 /// Journal records for the attempts an event reports.
-fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event) -> Result<(), Error> {
+fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event, run: u64) -> Result<(), Error> {
     match ev {
         Event::AttemptFailed {
             unit,
@@ -382,31 +390,59 @@ fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event) -> Result<(), Er
                 Outcome::Failed
             };
             let id = &plan.units[*unit as usize].id;
-            journal.append(&Record::attempt(
-                id,
-                *attempt,
-                outcome,
-                Some(end),
-                *started_at,
-                *duration,
-                fp,
-            ))
+            journal.append(&Record {
+                run,
+                ..Record::attempt(id, *attempt, outcome, Some(end), *started_at, *duration, fp)
+            })
         }
         Event::UnitFinished(f) if f.attempts > 0 => match (&f.fingerprint, f.started_at) {
             (Some(fp), Some(at)) => {
                 let id = &plan.units[f.unit as usize].id;
-                journal.append(&Record::attempt(
-                    id,
-                    f.attempts,
-                    f.outcome,
-                    f.end.as_ref(),
-                    at,
-                    f.duration,
-                    fp,
-                ))
+                journal.append(&Record {
+                    run,
+                    ..Record::attempt(
+                        id,
+                        f.attempts,
+                        f.outcome,
+                        f.end.as_ref(),
+                        at,
+                        f.duration,
+                        fp,
+                    )
+                })
             }
             _ => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+/// Say once per journal file what could not be read in it; records cut
+/// short by a killed run only with `-v` (they are expected then).
+fn warn_skipped(prior: &journal::Prior, verbose: bool) {
+    let mut err = std::io::stderr().lock();
+    for (path, s) in &prior.skipped {
+        if s.unreadable > 0 {
+            let _ = writeln!(
+                err,
+                "jobrun: warning: skipped {} unreadable line{} in `{}` (first at line {}); \
+                 a unit such a line names runs again",
+                s.unreadable,
+                if s.unreadable == 1 { "" } else { "s" },
+                path.display(),
+                s.first_unreadable
+            );
+        }
+        if s.torn > 0 && verbose {
+            let _ = writeln!(
+                err,
+                "jobrun: skipped {} record{} cut short in `{}` (first at line {}), left by a \
+                 run that was killed or could not write them whole",
+                s.torn,
+                if s.torn == 1 { "" } else { "s" },
+                path.display(),
+                s.first_torn
+            );
+        }
     }
 }

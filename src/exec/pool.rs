@@ -514,7 +514,8 @@ impl Shared<'_> {
         let mut st = self.lock();
         st.running[w] = None;
         if let Some(f) = &fp {
-            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at));
+            let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
+            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
         }
         if let Some(e) = log_problem {
             self.give_up(&mut st, e);

@@ -5,7 +5,10 @@
 //! newline is written before appending after one); the file is fsynced at
 //! most 100 ms after a record is written (group commit) and at exit; one run
 //! per job at a time, enforced by an OS lock that dies with the process.
-//! Identity is the unit id, never a position in the plan.
+//! Identity is the unit id, never a position in the plan. Which record of a
+//! unit is its latest never depends on the clock: within a file, the later
+//! line; across the files of a sharded job, the higher run number (see
+//! `read_prior`).
 
 mod fingerprint;
 mod lock;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use fingerprint::{Fingerprint, HashCache, InputStamp, fingerprint};
 pub use lock::JobLock;
-pub use record::{Record, parse_lines};
+pub use record::{Record, Skipped, UNREADABLE, parse_lines};
 pub use split::SplitLock;
 pub use stamp::{NO_STAMP, Stamp, epoch_ms, needs_hash, stamp};
 pub use why::{Why, explain, explain_plan, needs_of};
@@ -44,7 +47,7 @@ const RESERVE_LOW: u64 = 256 << 10;
 /// What earlier runs recorded, for deciding what is up to date.
 #[derive(Default)]
 pub struct Prior {
-    /// The latest record per unit id (by start time, then file order).
+    /// The latest record per unit id (see `read_prior`).
     pub last: HashMap<String, Record>,
     pub cache: HashCache,
     /// Ignore the records (`--fresh`); they still seed the hash cache.
@@ -52,6 +55,10 @@ pub struct Prior {
     /// The stamp of each plan unit's latest record (`NO_STAMP` if none),
     /// computed once: dependents hash their needs' stamps.
     pub stamps: Vec<Stamp>,
+    /// The number of this run's records: one more than any in the journals.
+    pub run: u64,
+    /// Journal files with lines that gave no record, for a warning.
+    pub skipped: Vec<(PathBuf, Skipped)>,
 }
 
 impl Prior {
@@ -79,6 +86,15 @@ pub fn journal_files(state_dir: &Path, job: &str) -> Vec<PathBuf> {
 }
 
 /// Read every journal of the job (read-only: `plan --why` uses this too).
+///
+/// A unit's latest record is, within one file, its last line: lines are
+/// appended in the order attempts end, whatever the clock said (a record
+/// stamped in the future by a clock that was later set back must not hide a
+/// newer failure). Runs that write different files (shards, or shards and
+/// whole-job runs) never overlap in time, and each numbers its records one
+/// higher than any it read, so across files the higher run number wins;
+/// records older than run numbers (0) fall back to their start time, then
+/// to the file name order.
 pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
     let mut prior = Prior {
         fresh,
@@ -90,12 +106,18 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
         .enumerate()
         .map(|(i, u)| (&*u.id, i))
         .collect();
+    let mut highest = 0;
     for path in journal_files(&plan.job.state_dir, &plan.job.name) {
         let Ok(text) = std::fs::read(&path) else {
             continue;
         };
-        let (records, _) = parse_lines(&text);
+        let (records, skipped) = parse_lines(&text);
+        if skipped != Skipped::default() {
+            prior.skipped.push((path.clone(), skipped));
+        }
+        let mut latest: HashMap<String, Record> = HashMap::new();
         for r in records {
+            highest = highest.max(r.run);
             if let Some(&i) = index.get(r.id.as_str()) {
                 let dir = plan.dir(i);
                 for s in &r.inputs {
@@ -106,14 +128,22 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
                     }
                 }
             }
-            match prior.last.get(&r.id) {
-                Some(old) if old.start_ms > r.start_ms => {}
+            latest.insert(r.id.clone(), r);
+        }
+        if prior.last.is_empty() {
+            prior.last = latest;
+            continue;
+        }
+        for (id, r) in latest {
+            match prior.last.get(&id) {
+                Some(old) if (old.run, old.start_ms) > (r.run, r.start_ms) => {}
                 _ => {
-                    prior.last.insert(r.id.clone(), r);
+                    prior.last.insert(id, r);
                 }
             }
         }
     }
+    prior.run = highest.saturating_add(1);
     prior.stamps = plan
         .units
         .iter()
@@ -330,6 +360,43 @@ mod tests {
 
     use super::*;
 
+    fn rec(id: &str, outcome: &str, start_ms: u64, run: u64) -> Record {
+        Record {
+            id: id.into(),
+            attempt: 1,
+            outcome: outcome.into(),
+            exit: None,
+            signal: None,
+            start_ms,
+            duration_ms: 1,
+            fp: "f".into(),
+            cmd: "c".into(),
+            inputs: vec![],
+            needs: String::new(),
+            run,
+        }
+    }
+
+    fn lines_of(records: &[Record]) -> String {
+        records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect()
+    }
+
+    /// A plan of units `t[i=0]`, `t[i=1]`, ... with its state dir in `dir`.
+    fn plan_in(dir: &Path, units: usize) -> Plan {
+        let toml = format!(
+            "[job]\nname = \"job\"\nstate_dir = \"{}\"\n[[task]]\nname = \"t\"\n\
+             matrix.i = {{ range = [0, {units}] }}\nrun = [\"true\"]\n",
+            dir.display()
+        );
+        let path = dir.join("job.toml");
+        std::fs::write(&path, toml).expect("manifest");
+        let loaded = crate::manifest::load(&path).expect("load");
+        crate::plan::build(&loaded, &crate::plan::PlanOptions::default()).expect("plan")
+    }
+
     #[test]
     fn disk_space_is_held_while_open_and_given_back() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -392,5 +459,66 @@ mod tests {
         let expected: Vec<&str> = records.iter().map(|r| r.trim_end()).collect();
         assert_eq!(whole, expected);
         assert!(text.lines().count() <= records.len() + 1);
+    }
+
+    #[test]
+    fn the_later_line_wins_whatever_the_clock_said() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plan = plan_in(dir.path(), 2);
+        // An `ok` stamped in the future (the clock was set back since),
+        // then a newer failure with an earlier start time.
+        let text = lines_of(&[
+            rec("t[i=0]", "ok", 9_000_000, 1),
+            rec("t[i=0]", "failed", 1_000, 2),
+            rec("t[i=1]", "failed", 5, 1),
+            rec("t[i=1]", "ok", 4, 1),
+        ]);
+        std::fs::write(dir.path().join("job.journal"), text).expect("journal");
+        let prior = read_prior(&plan, false);
+        assert_eq!(prior.last["t[i=0]"].outcome, "failed");
+        assert_eq!(prior.last["t[i=1]"].outcome, "ok");
+        assert_eq!(prior.run, 3);
+        assert!(prior.skipped.is_empty());
+    }
+
+    #[test]
+    fn across_journal_files_the_higher_run_wins_then_the_start_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plan = plan_in(dir.path(), 3);
+        let main = lines_of(&[
+            rec("t[i=0]", "ok", 9_000, 5),
+            rec("t[i=1]", "ok", 1_000, 0),
+            rec("t[i=2]", "failed", 1_000, 0),
+        ]);
+        let shard = lines_of(&[
+            // A later run whose clock was behind.
+            rec("t[i=0]", "failed", 10, 6),
+            // Both from before run numbers: the start time decides.
+            rec("t[i=1]", "failed", 500, 0),
+            rec("t[i=2]", "ok", 2_000, 0),
+        ]);
+        std::fs::write(dir.path().join("job.journal"), main).expect("journal");
+        std::fs::write(dir.path().join("job.shard-1-of-2.journal"), shard).expect("journal");
+        let prior = read_prior(&plan, false);
+        assert_eq!(prior.last["t[i=0]"].outcome, "failed");
+        assert_eq!(prior.last["t[i=1]"].outcome, "ok");
+        assert_eq!(prior.last["t[i=2]"].outcome, "ok");
+        assert_eq!(prior.run, 7);
+    }
+
+    #[test]
+    fn unreadable_lines_are_reported_per_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plan = plan_in(dir.path(), 1);
+        let text = lines_of(&[rec("t[i=0]", "ok", 1, 1)]) + "garbage\n{\"id\":\"t[i=0]\"}\n";
+        let path = dir.path().join("job.journal");
+        std::fs::write(&path, text).expect("journal");
+        let prior = read_prior(&plan, false);
+        assert_eq!(prior.skipped.len(), 1);
+        let (at, skipped) = &prior.skipped[0];
+        assert_eq!(at, &path);
+        assert_eq!((skipped.unreadable, skipped.first_unreadable), (2, 2));
+        // The unreadable line names the unit, so its older `ok` is not trusted.
+        assert_eq!(prior.last["t[i=0]"].outcome, UNREADABLE);
     }
 }
