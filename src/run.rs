@@ -11,9 +11,8 @@ use crate::cli::{Cli, Command, PlanInput, RunArgs, SchemaKind};
 use crate::error::Error;
 use crate::event::Event;
 use crate::exec::{self, ExecOptions};
-use crate::journal::{self, Journal, Record};
+use crate::journal::{self, Journal};
 use crate::manifest::OutputMode;
-use crate::outcome::Outcome;
 use crate::plan::shard::Shard;
 use crate::plan::{self, Plan};
 use crate::report::events::EventWriter;
@@ -171,12 +170,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         Arc::new(AtomicBool::new(false)),
     );
     // Lock first, then read: no other run appends while we decide what is done.
-    let mut journal = Journal::open(
+    let journal = Arc::new(Journal::open(
         &plan.job.state_dir,
         &plan.job.name,
         &journal_name,
         shard.map(|s| s.total),
-    )?;
+    )?);
     let report_opts = options::report(args, &plan);
     // Report files are opened before anything runs (a bad path fails fast),
     // and after the lock: a run refused as a duplicate must not truncate
@@ -227,7 +226,6 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     if !args.quiet {
         warn_skipped(&prior, args.verbose);
     }
-    let run = prior.run;
     let opts = ExecOptions {
         workers,
         selected,
@@ -237,6 +235,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         line_output: report_opts.output == OutputMode::Line,
         journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
+        journal: Some(Arc::clone(&journal)),
     };
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal
@@ -254,7 +253,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     reporter.set_selected(&opts.selected);
     let outcome = std::thread::scope(|scope| {
         let plan = &plan;
-        let journal = &mut journal;
+        let journal = &*journal;
         let events = &mut events;
         let junit = &mut junit;
         let reporter = &mut reporter;
@@ -273,19 +272,15 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
-                if journal_error.is_none() {
-                    let res = match &ev {
-                        Some(ev) => record_event(journal, plan, ev, run)
-                            .and_then(|()| journal.sync_if_due(false)),
-                        None => journal.sync_if_due(false),
-                    };
-                    if let Err(e) = res {
-                        // Without a journal a rerun would redo work: stop cleanly
-                        // (running units finish); the records so far stay readable.
-                        let _ = writeln!(std::io::stderr(), "{e}; no new units start");
-                        stop.store(true, Ordering::Release);
-                        journal_error = Some(e);
-                    }
+                // Workers write the records; they are synced here.
+                if journal_error.is_none()
+                    && let Err(e) = journal.sync_if_due(false)
+                {
+                    // Records not durable could be lost with the machine:
+                    // stop cleanly (running units finish).
+                    let _ = writeln!(std::io::stderr(), "{e}; no new units start");
+                    stop.store(true, Ordering::Release);
+                    journal_error = Some(e);
                 }
                 if let Some(ev) = &ev {
                     if let Some(w) = events.as_mut()
@@ -369,52 +364,6 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         }
     }
     outcome
-}
-
-/// Journal records for the attempts an event reports.
-fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event, run: u64) -> Result<(), Error> {
-    match ev {
-        Event::AttemptFailed {
-            unit,
-            attempt,
-            end,
-            started_at,
-            duration,
-            timed_out,
-            fingerprint: Some(fp),
-            ..
-        } => {
-            let outcome = if *timed_out {
-                Outcome::TimedOut
-            } else {
-                Outcome::Failed
-            };
-            let id = &plan.units[*unit as usize].id;
-            journal.append(&Record {
-                run,
-                ..Record::attempt(id, *attempt, outcome, Some(end), *started_at, *duration, fp)
-            })
-        }
-        Event::UnitFinished(f) if f.attempts > 0 => match (&f.fingerprint, f.started_at) {
-            (Some(fp), Some(at)) => {
-                let id = &plan.units[f.unit as usize].id;
-                journal.append(&Record {
-                    run,
-                    ..Record::attempt(
-                        id,
-                        f.attempts,
-                        f.outcome,
-                        f.end.as_ref(),
-                        at,
-                        f.duration,
-                        fp,
-                    )
-                })
-            }
-            _ => Ok(()),
-        },
-        _ => Ok(()),
-    }
 }
 
 /// Say once per journal file what could not be read in it; records cut

@@ -9,7 +9,10 @@
 //!   cancel is observed; units never started are recorded `cancelled` here,
 //!   so every selected unit ends with an outcome;
 //! - cancelling only escalates (`CancelReason` is ordered);
-//! - every unit ends with exactly one `UnitFinished` event.
+//! - every unit ends with exactly one `UnitFinished` event;
+//! - a unit's record is written to the journal by its worker before that
+//!   event, before its dependents are released and before the worker takes
+//!   another unit, so a `kill -9` repeats at most the units running then.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,7 +31,7 @@ use super::retry::backoff;
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
-use crate::journal::{self, Fingerprint, Prior, Why};
+use crate::journal::{self, Fingerprint, Journal, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::Plan;
@@ -50,8 +53,10 @@ pub struct ExecOptions {
     /// can find units this run leaves behind if it is killed.
     pub journal_marker: Option<OsString>,
     /// Set by the caller when jobrun itself cannot go on (e.g. its journal
-    /// cannot be written): nothing new starts, running units finish.
+    /// cannot be synced): nothing new starts, running units finish.
     pub stop: std::sync::Arc<AtomicBool>,
+    /// Where each attempt's record is written when it ends (with `prior`).
+    pub journal: Option<Arc<Journal>>,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -119,6 +124,16 @@ struct Shared<'a> {
 /// The longest a unit about to start waits for siblings that already exited
 /// to be recorded (see `settle_siblings`).
 const SETTLE_MAX: Duration = Duration::from_millis(10);
+
+/// One attempt as it ended.
+struct Tried<'a> {
+    end: AttemptEnd,
+    cause: Option<KillCause>,
+    /// Held until the unit's outcome is recorded.
+    settling: Option<Settling<'a>>,
+    started_at: SystemTime,
+    duration: Duration,
+}
 
 /// Held from a unit's exit until its outcome is recorded.
 struct Settling<'a>(&'a AtomicUsize);
@@ -435,10 +450,39 @@ impl Shared<'_> {
             }
             fp = Some(Arc::new(f));
         }
+        let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
+        // Each attempt's record goes to the journal as soon as it ends, before
+        // anything else learns of it: false if it could not be written.
+        let write_record = |attempt: u32, outcome: Outcome, tried: &Tried<'_>| -> bool {
+            let (Some(journal), Some(f)) = (&self.opts.journal, &fp) else {
+                return true;
+            };
+            let record = journal::Record {
+                run,
+                ..journal::Record::attempt(
+                    &plan.units[i].id,
+                    attempt,
+                    outcome,
+                    Some(&tried.end),
+                    tried.started_at,
+                    tried.duration,
+                    f,
+                )
+            };
+            match journal.append(&record) {
+                Ok(()) => true,
+                Err(e) => {
+                    let mut st = self.lock();
+                    self.give_up(&mut st, e);
+                    false
+                }
+            }
+        };
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
         let mut log_problem = None;
-        let (outcome, end, duration, started_at, settling) = loop {
+        // With whether the deciding attempt's record is written (None: not yet).
+        let (outcome, mut tried, written) = loop {
             attempt += 1;
             if let Some(slot) = env.last_mut() {
                 slot.1 = OsString::from(attempt.to_string());
@@ -453,15 +497,7 @@ impl Shared<'_> {
                 self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                 return;
             }
-            let started_at = SystemTime::now();
-            let _ = self.tx.send(Event::UnitStarted {
-                unit,
-                attempt,
-                worker: worker as u32,
-                at: started_at,
-            });
-            let t0 = Instant::now();
-            let (end, cause, settling) = self.attempt(
+            let tried = self.attempt(
                 w,
                 i,
                 attempt,
@@ -473,8 +509,7 @@ impl Shared<'_> {
                 &env,
                 &mut log_problem,
             );
-            let duration = t0.elapsed();
-            let outcome = match (&end, cause) {
+            let outcome = match (&tried.end, tried.cause) {
                 (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
                 // Even a clean exit after TERM may have cut the work short.
                 (_, Some(KillCause::Cancel)) => Outcome::Killed,
@@ -486,24 +521,27 @@ impl Shared<'_> {
                 && log_problem.is_none()
                 && !self.stopping.load(Ordering::Acquire);
             if !retry {
-                break (outcome, end, duration, started_at, settling);
+                break (outcome, tried, None);
             }
-            drop(settling);
+            let mut tried = tried;
+            drop(tried.settling.take());
+            let recorded = write_record(attempt, outcome, &tried);
             let delay = backoff(task.retry_delay, attempt);
             let _ = self.tx.send(Event::AttemptFailed {
                 unit,
                 attempt,
-                end: end.clone(),
-                started_at,
-                duration,
+                end: tried.end.clone(),
+                started_at: tried.started_at,
+                duration: tried.duration,
                 retry_in: delay,
                 timed_out: outcome == Outcome::TimedOut,
                 fingerprint: fp.clone(),
             });
-            if !self.sleep_unless_stopping(delay) {
-                break (outcome, end, duration, started_at, None);
+            if !recorded || !self.sleep_unless_stopping(delay) {
+                break (outcome, tried, Some(recorded));
             }
         };
+        let settling = tried.settling.take();
 
         if outcome.is_failure() && !task.keep_failed_outputs {
             // A half-written output must never pass for a result.
@@ -511,11 +549,11 @@ impl Shared<'_> {
                 let _ = std::fs::remove_file(abs);
             }
         }
+        let recorded = written.unwrap_or_else(|| write_record(attempt, outcome, &tried));
         let mut st = self.lock();
         st.running[w] = None;
         if let Some(f) = &fp {
-            let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
-            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
+            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(tried.started_at), run);
         }
         if let Some(e) = log_problem {
             self.give_up(&mut st, e);
@@ -527,13 +565,14 @@ impl Shared<'_> {
                 unit,
                 outcome,
                 attempts: attempt,
-                end: Some(end),
-                duration,
-                started_at: Some(started_at),
+                end: Some(tried.end),
+                duration: tried.duration,
+                started_at: Some(tried.started_at),
                 ended_at: SystemTime::now(),
                 log: Some(log_path),
                 allowed,
                 fingerprint: fp,
+                unrecorded: !recorded,
             },
         );
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
@@ -589,7 +628,28 @@ impl Shared<'_> {
         dir: &std::path::Path,
         env: &[(String, OsString)],
         log_problem: &mut Option<Error>,
-    ) -> (AttemptEnd, Option<KillCause>, Option<Settling<'_>>) {
+    ) -> Tried<'_> {
+        let started_at = SystemTime::now();
+        let t0 = Instant::now();
+        let unit = i as u32;
+        let started = || {
+            let _ = self.tx.send(Event::UnitStarted {
+                unit,
+                attempt,
+                worker: w as u32 + 1,
+                at: started_at,
+            });
+        };
+        let not_started = |end| {
+            started();
+            Tried {
+                end,
+                cause: None,
+                settling: None,
+                started_at,
+                duration: t0.elapsed(),
+            }
+        };
         let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
@@ -599,15 +659,11 @@ impl Shared<'_> {
                     log_path.display()
                 ));
                 *log_problem = Some(cannot_log(e));
-                return (end, None, None);
+                return not_started(end);
             }
         };
         if argv.is_empty() {
-            return (
-                AttemptEnd::SpawnFailed("the command is empty".into()),
-                None,
-                None,
-            );
+            return not_started(AttemptEnd::SpawnFailed("the command is empty".into()));
         }
         let spawned = process::spawn(&Spawn {
             program,
@@ -622,9 +678,10 @@ impl Shared<'_> {
             Ok(c) => c,
             Err(end) => {
                 let _ = writeln!(&log, "jobrun: {end}");
-                return (end, None, None);
+                return not_started(end);
             }
         };
+        started();
         let mut log = Some(log);
         if reader.is_none() {
             log = None;
@@ -654,7 +711,6 @@ impl Shared<'_> {
             }
         }
         if let (Some(reader), Some(log)) = (reader, log.as_mut()) {
-            let unit = i as u32;
             let err = process::pump(&child, reader, log, |line| {
                 let _ = self.tx.send(Event::OutputLine {
                     unit,
@@ -684,7 +740,13 @@ impl Shared<'_> {
             r.pgid = 0;
             r.cause
         });
-        (end, cause, settling)
+        Tried {
+            end,
+            cause,
+            settling,
+            started_at,
+            duration: t0.elapsed(),
+        }
     }
 
     /// Sleep for a retry delay; false when the run is stopping.
@@ -758,6 +820,7 @@ impl Shared<'_> {
                 log: None,
                 allowed: false,
                 fingerprint,
+                unrecorded: false,
             },
         );
     }
