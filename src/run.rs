@@ -226,16 +226,25 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     if !args.quiet {
         warn_skipped(&prior, args.verbose);
     }
+    let units = selected.iter().filter(|&&s| s).count();
+    let line_output = report_opts.output == OutputMode::Line;
+    let fds = exec::limits::fit(workers.min(units.max(1)), line_output)?;
+    if let Some(note) = &fds.note
+        && !args.quiet
+    {
+        let _ = writeln!(std::io::stderr(), "jobrun: warning: {note}");
+    }
     let opts = ExecOptions {
-        workers,
+        workers: fds.workers,
         selected,
         logs_dir: plan.job.state_dir.join("logs").join(&plan.job.name),
         handle_signals: true,
         prior: Some(prior),
-        line_output: report_opts.output == OutputMode::Line,
+        line_output,
         journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
         journal: Some(Arc::clone(&journal)),
+        start_slots: fds.start_slots,
     };
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal

@@ -12,7 +12,9 @@
 //! - every unit ends with exactly one `UnitFinished` event;
 //! - a unit's record is written to the journal by its worker before that
 //!   event, before its dependents are released and before the worker takes
-//!   another unit, so a `kill -9` repeats at most the units running then.
+//!   another unit, so a `kill -9` repeats at most the units running then;
+//! - a unit jobrun itself could not start (no file descriptors, processes)
+//!   is `cancelled`, never failed, and stops the run (exit 3).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,7 +28,7 @@ use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::process::{self, ProgramCache, Spawn};
+use super::process::{self, ProgramCache, Spawn, StartError};
 use super::retry::backoff;
 use super::signal::{self, SignalListener};
 use crate::error::Error;
@@ -57,6 +59,9 @@ pub struct ExecOptions {
     pub stop: std::sync::Arc<AtomicBool>,
     /// Where each attempt's record is written when it ends (with `prior`).
     pub journal: Option<Arc<Journal>>,
+    /// At most this many units start at once (a low file descriptor
+    /// limit, see `limits::fit`); None: no bound.
+    pub start_slots: Option<usize>,
 }
 
 /// The result of a run, also sent as `JobFinished`.
@@ -118,6 +123,7 @@ struct Shared<'a> {
     stopping: AtomicBool,
     /// Units whose process has exited but whose outcome is not recorded yet.
     settling: AtomicUsize,
+    gate: Option<Gate>,
     logs_dir: std::ffi::CString,
 }
 
@@ -133,6 +139,33 @@ struct Tried<'a> {
     settling: Option<Settling<'a>>,
     started_at: SystemTime,
     duration: Duration,
+}
+
+/// Start slots (see `ExecOptions::start_slots`).
+struct Gate {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+/// One start slot, given back when dropped.
+struct Slot<'a>(&'a Gate);
+
+impl Gate {
+    fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cv.notify_one();
+    }
 }
 
 /// Held from a unit's exit until its outcome is recorded.
@@ -223,6 +256,10 @@ pub fn execute(
         watch_cv: Condvar::new(),
         stopping: AtomicBool::new(false),
         settling: AtomicUsize::new(0),
+        gate: opts.start_slots.map(|n| Gate {
+            free: Mutex::new(n.max(1)),
+            cv: Condvar::new(),
+        }),
         logs_dir: std::ffi::CString::new(opts.logs_dir.as_os_str().as_encoded_bytes())
             .unwrap_or_default(),
     };
@@ -332,6 +369,11 @@ impl Shared<'_> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A start slot, when starts are bounded; a worker holds at most one.
+    fn start_slot(&self) -> Option<Slot<'_>> {
+        self.gate.as_ref().map(Gate::acquire)
+    }
+
     /// The worker loop; a bug that panics in it stops the run (exit 3)
     /// instead of leaving the other workers waiting for its unit forever.
     fn worker_guarded(&self, w: usize) {
@@ -425,6 +467,8 @@ impl Shared<'_> {
                 self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                 return;
             }
+            // Hashing inputs opens files too.
+            let _slot = self.start_slot();
             let mut f = journal::fingerprint(plan, i, &prior.cache);
             if !plan.units[i].needs.is_empty() {
                 // Copied under the lock, hashed outside it (a barrier may
@@ -481,6 +525,9 @@ impl Shared<'_> {
         let attempts_allowed = task.retries.saturating_add(1);
         let mut attempt = 0;
         let mut log_problem = None;
+        // The last attempt that ran, its record written (when a retry could
+        // not start, it decides the outcome).
+        let mut last: Option<(Outcome, Tried<'_>, Option<bool>)> = None;
         // With whether the deciding attempt's record is written (None: not yet).
         let (outcome, mut tried, written) = loop {
             attempt += 1;
@@ -490,6 +537,7 @@ impl Shared<'_> {
             if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
                 self.settle_siblings();
             }
+            let slot = self.start_slot();
             // The last look at the stop flag before the unit starts.
             if attempt == 1 && self.stopping.load(Ordering::Acquire) {
                 let mut st = self.lock();
@@ -497,10 +545,11 @@ impl Shared<'_> {
                 self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                 return;
             }
-            let tried = self.attempt(
+            let tried = match self.attempt(
                 w,
                 i,
                 attempt,
+                slot,
                 &log_path,
                 &program,
                 &shown,
@@ -508,7 +557,24 @@ impl Shared<'_> {
                 &dir,
                 &env,
                 &mut log_problem,
-            );
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    // jobrun's own shortage: this attempt never ran, so it is
+                    // neither a failure nor recorded. The last one stands.
+                    let mut st = self.lock();
+                    self.give_up(&mut st, e);
+                    if let Some(last) = last {
+                        attempt -= 1;
+                        break last;
+                    }
+                    st.running[w] = None;
+                    self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
+                    drop(st);
+                    self.work_cv.notify_all();
+                    return;
+                }
+            };
             let outcome = match (&tried.end, tried.cause) {
                 (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
                 // Even a clean exit after TERM may have cut the work short.
@@ -540,6 +606,7 @@ impl Shared<'_> {
             if !recorded || !self.sleep_unless_stopping(delay) {
                 break (outcome, tried, Some(recorded));
             }
+            last = Some((outcome, tried, Some(true)));
         };
         let settling = tried.settling.take();
 
@@ -615,12 +682,15 @@ impl Shared<'_> {
     }
 
     /// One attempt: open the log, spawn, register for the watchdog, wait.
+    /// `Err` is jobrun's own shortage (see `limits`): the unit did not start.
+    /// `slot` is given back once the unit has started.
     #[allow(clippy::too_many_arguments)]
     fn attempt(
         &self,
         w: usize,
         i: usize,
         attempt: u32,
+        slot: Option<Slot<'_>>,
         log_path: &std::path::Path,
         program: &std::path::Path,
         shown: &OsString,
@@ -628,10 +698,12 @@ impl Shared<'_> {
         dir: &std::path::Path,
         env: &[(String, OsString)],
         log_problem: &mut Option<Error>,
-    ) -> Tried<'_> {
+    ) -> Result<Tried<'_>, Error> {
         let started_at = SystemTime::now();
         let t0 = Instant::now();
         let unit = i as u32;
+        // Sent once the attempt is under way (or failed for the unit's own
+        // reasons): an attempt jobrun could not start is no start.
         let started = || {
             let _ = self.tx.send(Event::UnitStarted {
                 unit,
@@ -642,17 +714,19 @@ impl Shared<'_> {
         };
         let not_started = |end| {
             started();
-            Tried {
+            Ok(Tried {
                 end,
                 cause: None,
                 settling: None,
                 started_at,
                 duration: t0.elapsed(),
-            }
+            })
         };
+        let shortage = |e| Err(super::limits::shortage(&self.plan.units[i].id, e));
         let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
+            Err(e) if super::limits::is_shortage(&e) => return shortage(e),
             Err(e) => {
                 let end = AttemptEnd::SpawnFailed(format!(
                     "cannot write the log `{}`: {e}",
@@ -674,9 +748,11 @@ impl Shared<'_> {
             log: &log,
             capture: self.opts.line_output,
         });
+        drop(slot);
         let (mut child, reader) = match spawned {
             Ok(c) => c,
-            Err(end) => {
+            Err(StartError::Shortage(e)) => return shortage(e),
+            Err(StartError::Unit(end)) => {
                 let _ = writeln!(&log, "jobrun: {end}");
                 return not_started(end);
             }
@@ -740,13 +816,13 @@ impl Shared<'_> {
             r.pgid = 0;
             r.cause
         });
-        Tried {
+        Ok(Tried {
             end,
             cause,
             settling,
             started_at,
             duration: t0.elapsed(),
-        }
+        })
     }
 
     /// Sleep for a retry delay; false when the run is stopping.
