@@ -336,11 +336,11 @@ b_journal() {
     if command -v perf >/dev/null && perf record -q -o "$TMP/perf.data" -F 2000 -g true 2>/dev/null; then
         perf record -q -o "$TMP/perf.data" -F 2000 "$JOBRUN" -q --progress none "$m" >/dev/null 2>&1 || true
         fresh_state
-        echo "   CPU samples (perf, whole run incl. children) in journal code (journal::, blake3, record_event, serde_json):"
+        echo "   CPU samples (perf, whole run incl. children) in journal code (journal::, blake3, serde_json):"
         perf report -i "$TMP/perf.data" --no-children --sort sym 2>/dev/null |
-            awk '/^ +[0-9.]+%/ { t += $1; if ($0 ~ /journal|blake3|record_event|serde_json/) j += $1 }
+            awk '/^ +[0-9.]+%/ { t += $1; if ($0 ~ /journal|blake3|serde_json/) j += $1 }
                  END { printf "   %.2f%% of %.0f%% sampled\n", j, t }'
-        echo "   CPU samples by thread (jobrun = the consumer thread that writes the journal):"
+        echo "   CPU samples by thread (jobrun = the consumer thread that syncs the journal; workers write it):"
         perf report -i "$TMP/perf.data" --no-children --sort comm 2>/dev/null | awk '/^ +[0-9.]+%/ { print "   " $0 }' | head -n 6
     fi
     echo "   write and sync syscalls (strace -c -f; the \`true\` children make none):"

@@ -84,6 +84,9 @@ pub struct Finished {
     pub allowed: bool,
     /// Computed when the journal is on and the unit was considered for running.
     pub fingerprint: Option<Arc<Fingerprint>>,
+    /// It ran, but its record could not be written to the journal (the run
+    /// stops, exit 3): the next run does not know it ran.
+    pub unrecorded: bool,
 }
 
 /// How one attempt's process ended.

@@ -11,9 +11,8 @@ use crate::cli::{Cli, Command, PlanInput, RunArgs, SchemaKind};
 use crate::error::Error;
 use crate::event::Event;
 use crate::exec::{self, ExecOptions};
-use crate::journal::{self, Journal, Record};
+use crate::journal::{self, Journal};
 use crate::manifest::OutputMode;
-use crate::outcome::Outcome;
 use crate::plan::shard::Shard;
 use crate::plan::{self, Plan};
 use crate::report::events::EventWriter;
@@ -32,6 +31,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 writeln!(out, "{}", selected.iter().filter(|&&s| s).count())
             } else if args.why {
                 let prior = journal::read_prior(&plan, false);
+                warn_skipped(&prior, false);
                 let why = journal::explain_plan(&plan, &selected, &prior);
                 report::plan::write_why(&mut out, &plan, &why)
             } else if args.json {
@@ -142,6 +142,9 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     if args.dry_run {
         // What this run would do, journal included (read-only, as `plan --why`).
         let prior = journal::read_prior(&plan, args.fresh);
+        if !args.quiet {
+            warn_skipped(&prior, args.verbose);
+        }
         let why = journal::explain_plan(&plan, &selected, &prior);
         let stdout = std::io::stdout();
         let mut out = BufWriter::new(stdout.lock());
@@ -179,12 +182,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         Arc::new(AtomicBool::new(false)),
     );
     // Lock first, then read: no other run appends while we decide what is done.
-    let mut journal = Journal::open(
+    let journal = Arc::new(Journal::open(
         &plan.job.state_dir,
         &plan.job.name,
         &journal_name,
         shard.map(|s| s.total),
-    )?;
+    )?);
     let report_opts = options::report(args, &plan);
     // Report files are opened before anything runs (a bad path fails fast),
     // and after the lock: a run refused as a duplicate must not truncate
@@ -232,16 +235,29 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         exec::leftovers::stop(&left, plan.job.kill_grace);
     }
     let prior = journal::read_prior(&plan, args.fresh);
+    if !args.quiet {
+        warn_skipped(&prior, args.verbose);
+    }
+    let units = selected.iter().filter(|&&s| s).count();
+    let line_output = report_opts.output == OutputMode::Line;
+    let fds = exec::limits::fit(workers.min(units.max(1)), line_output)?;
+    if let Some(note) = &fds.note
+        && !args.quiet
+    {
+        let _ = writeln!(std::io::stderr(), "jobrun: warning: {note}");
+    }
     let opts = ExecOptions {
-        workers,
+        workers: fds.workers,
         selected,
         logs_dir: plan.job.state_dir.join("logs").join(&plan.job.name),
         handle_signals: true,
         prior: Some(prior),
-        line_output: report_opts.output == OutputMode::Line,
+        line_output,
         journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
         rate_split: shard.map_or(1, |s| s.total),
+        journal: Some(Arc::clone(&journal)),
+        start_slots: fds.start_slots,
     };
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal
@@ -259,7 +275,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     reporter.set_selected(&opts.selected);
     let outcome = std::thread::scope(|scope| {
         let plan = &plan;
-        let journal = &mut journal;
+        let journal = &*journal;
         let events = &mut events;
         let junit = &mut junit;
         let reporter = &mut reporter;
@@ -278,19 +294,15 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
-                if journal_error.is_none() {
-                    let res = match &ev {
-                        Some(ev) => record_event(journal, plan, ev)
-                            .and_then(|()| journal.sync_if_due(false)),
-                        None => journal.sync_if_due(false),
-                    };
-                    if let Err(e) = res {
-                        // Without a journal a rerun would redo work: stop cleanly
-                        // (running units finish); the records so far stay readable.
-                        let _ = writeln!(std::io::stderr(), "{e}; no new units start");
-                        stop.store(true, Ordering::Release);
-                        journal_error = Some(e);
-                    }
+                // Workers write the records; they are synced here.
+                if journal_error.is_none()
+                    && let Err(e) = journal.sync_if_due(false)
+                {
+                    // Records not durable could be lost with the machine:
+                    // stop cleanly (running units finish).
+                    let _ = writeln!(std::io::stderr(), "{e}; no new units start");
+                    stop.store(true, Ordering::Release);
+                    journal_error = Some(e);
                 }
                 if let Some(ev) = &ev {
                     if let Some(w) = events.as_mut()
@@ -376,50 +388,32 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     outcome
 }
 
-/// Journal records for the attempts an event reports.
-fn record_event(journal: &mut Journal, plan: &Plan, ev: &Event) -> Result<(), Error> {
-    match ev {
-        Event::AttemptFailed {
-            unit,
-            attempt,
-            end,
-            started_at,
-            duration,
-            timed_out,
-            fingerprint: Some(fp),
-            ..
-        } => {
-            let outcome = if *timed_out {
-                Outcome::TimedOut
-            } else {
-                Outcome::Failed
-            };
-            let id = &plan.units[*unit as usize].id;
-            journal.append(&Record::attempt(
-                id,
-                *attempt,
-                outcome,
-                Some(end),
-                *started_at,
-                *duration,
-                fp,
-            ))
+/// Say once per journal file what could not be read in it; records cut
+/// short by a killed run only with `-v` (they are expected then).
+fn warn_skipped(prior: &journal::Prior, verbose: bool) {
+    let mut err = std::io::stderr().lock();
+    for (path, s) in &prior.skipped {
+        if s.unreadable > 0 {
+            let _ = writeln!(
+                err,
+                "jobrun: warning: skipped {} unreadable line{} in `{}` (first at line {}); \
+                 a unit such a line names runs again",
+                s.unreadable,
+                if s.unreadable == 1 { "" } else { "s" },
+                path.display(),
+                s.first_unreadable
+            );
         }
-        Event::UnitFinished(f) if f.attempts > 0 => match (&f.fingerprint, f.started_at) {
-            (Some(fp), Some(at)) => {
-                let id = &plan.units[f.unit as usize].id;
-                journal.append(&Record::attempt(
-                    id,
-                    f.attempts,
-                    f.outcome,
-                    f.end.as_ref(),
-                    at,
-                    f.duration,
-                    fp,
-                ))
-            }
-            _ => Ok(()),
-        },
-        _ => Ok(()),
+        if s.torn > 0 && verbose {
+            let _ = writeln!(
+                err,
+                "jobrun: skipped {} record{} cut short in `{}` (first at line {}), left by a \
+                 run that was killed or could not write them whole",
+                s.torn,
+                if s.torn == 1 { "" } else { "s" },
+                path.display(),
+                s.first_torn
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! prints; it reports through [`crate::event::Event`]s on a channel.
 
 pub mod leftovers;
+pub mod limits;
 mod pool;
 mod process;
 mod retry;

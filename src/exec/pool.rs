@@ -12,7 +12,12 @@
 //!   cancel is observed; units never started are recorded `cancelled` here,
 //!   so every selected unit ends with an outcome;
 //! - cancelling only escalates (`CancelReason` is ordered);
-//! - every unit ends with exactly one `UnitFinished` event.
+//! - every unit ends with exactly one `UnitFinished` event;
+//! - a unit's record is written to the journal by its worker before that
+//!   event, before its dependents are released and before the worker takes
+//!   another unit, so a `kill -9` repeats at most the units running then;
+//! - a unit jobrun itself could not start (no file descriptors, processes)
+//!   is `cancelled`, never failed, and stops the run (exit 3).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -25,13 +30,13 @@ use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::process::{self, ProgramCache, Spawn};
+use super::process::{self, ProgramCache, Spawn, StartError};
 use super::retry::backoff;
 use super::sched::{Held, Pick, Scheduler};
 use super::signal::{self, SignalListener};
 use crate::error::Error;
 use crate::event::{AttemptEnd, Event, Finished};
-use crate::journal::{self, Fingerprint, InputError, Prior, Why};
+use crate::journal::{self, Fingerprint, InputError, Journal, Prior, Why};
 use crate::manifest::OnFailure;
 use crate::outcome::{CancelReason, Counts, Outcome};
 use crate::plan::value::display_path;
@@ -54,8 +59,13 @@ pub struct ExecOptions {
     /// can find units this run leaves behind if it is killed.
     pub journal_marker: Option<OsString>,
     /// Set by the caller when jobrun itself cannot go on (e.g. its journal
-    /// cannot be written): nothing new starts, running units finish.
+    /// cannot be synced): nothing new starts, running units finish.
     pub stop: std::sync::Arc<AtomicBool>,
+    /// Where each attempt's record is written when it ends (with `prior`).
+    pub journal: Option<Arc<Journal>>,
+    /// At most this many units start at once (a low file descriptor
+    /// limit, see `limits::fit`); None: no bound.
+    pub start_slots: Option<usize>,
     /// Machines sharing the job's rates (`--shard K/N`: N): each gets 1/N.
     pub rate_split: u32,
 }
@@ -123,12 +133,50 @@ struct Shared<'a> {
     stopping: AtomicBool,
     /// Units whose process has exited but whose outcome is not recorded yet.
     settling: AtomicUsize,
+    gate: Option<Gate>,
     logs_dir: std::ffi::CString,
 }
 
 /// The longest a unit about to start waits for siblings that already exited
 /// to be recorded (see `settle_siblings`).
 const SETTLE_MAX: Duration = Duration::from_millis(10);
+
+/// One attempt as it ended.
+struct Tried<'a> {
+    end: AttemptEnd,
+    cause: Option<KillCause>,
+    /// Held until the unit's outcome is recorded.
+    settling: Option<Settling<'a>>,
+    started_at: SystemTime,
+    duration: Duration,
+}
+
+/// Start slots (see `ExecOptions::start_slots`).
+struct Gate {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+/// One start slot, given back when dropped.
+struct Slot<'a>(&'a Gate);
+
+impl Gate {
+    fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cv.notify_one();
+    }
+}
 
 /// A unit between attempts: what its next attempt continues from, and the
 /// last attempt's end, which is its outcome if no other attempt comes.
@@ -228,6 +276,10 @@ pub fn execute(
         watch_cv: Condvar::new(),
         stopping: AtomicBool::new(false),
         settling: AtomicUsize::new(0),
+        gate: opts.start_slots.map(|n| Gate {
+            free: Mutex::new(n.max(1)),
+            cv: Condvar::new(),
+        }),
         logs_dir: std::ffi::CString::new(opts.logs_dir.as_os_str().as_encoded_bytes())
             .unwrap_or_default(),
     };
@@ -303,7 +355,8 @@ pub fn execute(
             if !plan.task_of(unit as usize).keep_failed_outputs {
                 shared.remove_outputs(unit as usize);
             }
-            shared.record_end(&mut st, unit, p.attempt, p.last, p.fp);
+            // Its last attempt was recorded when it ended.
+            shared.record_end(&mut st, unit, p.attempt, p.last, p.fp, true);
         }
     }
     for i in 0..n {
@@ -346,6 +399,47 @@ impl Shared<'_> {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking worker must not take the whole run's bookkeeping with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A start slot, when starts are bounded; a worker holds at most one.
+    fn start_slot(&self) -> Option<Slot<'_>> {
+        self.gate.as_ref().map(Gate::acquire)
+    }
+
+    /// Write an attempt's record to the journal as soon as it ends, before
+    /// anything else learns of it: false if it could not be written.
+    fn write_record(
+        &self,
+        unit: u32,
+        attempt: u32,
+        outcome: Outcome,
+        tried: &Tried<'_>,
+        fp: Option<&Arc<Fingerprint>>,
+    ) -> bool {
+        let (Some(journal), Some(f), Some(prior)) = (&self.opts.journal, fp, &self.opts.prior)
+        else {
+            return true;
+        };
+        let record = journal::Record {
+            run: prior.run,
+            ..journal::Record::attempt(
+                &self.plan.units[unit as usize].id,
+                attempt,
+                outcome,
+                Some(&tried.end),
+                tried.started_at,
+                tried.duration,
+                f,
+            )
+        };
+        match journal.append(&record) {
+            Ok(()) => true,
+            Err(e) => {
+                let mut st = self.lock();
+                self.give_up(&mut st, e);
+                false
+            }
+        }
     }
 
     /// The worker loop; a bug that panics in it stops the run (exit 3)
@@ -490,8 +584,12 @@ impl Shared<'_> {
             .join(process::log_file_name(&plan.units[i].id));
 
         // An input that cannot be hashed fails the unit before its command runs.
+        let mut last = None;
         let (done_attempts, fp, bad_input) = match pending {
-            Some(p) => (p.attempt, p.fp, None),
+            Some(p) => {
+                last = Some(p.last);
+                (p.attempt, p.fp, None)
+            }
             None => {
                 let mut fp: Option<Arc<Fingerprint>> = None;
                 let mut bad_input: Option<String> = None;
@@ -502,6 +600,8 @@ impl Shared<'_> {
                         self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
                         return;
                     }
+                    // Hashing inputs opens files too.
+                    let _slot = self.start_slot();
                     match journal::fingerprint(plan, i, &prior.cache, &self.stopping) {
                         Ok(mut f) => {
                             if !plan.units[i].needs.is_empty() {
@@ -551,6 +651,7 @@ impl Shared<'_> {
         if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
             self.settle_siblings();
         }
+        let slot = self.start_slot();
         // The last look at the stop flag before the unit starts.
         if attempt == 1 && self.stopping.load(Ordering::Acquire) {
             let mut st = self.lock();
@@ -558,22 +659,31 @@ impl Shared<'_> {
             self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
             return;
         }
-        let started_at = SystemTime::now();
-        let _ = self.tx.send(Event::UnitStarted {
-            unit,
-            attempt,
-            worker: worker as u32,
-            at: started_at,
-            resources,
-        });
-        let t0 = Instant::now();
         let mut log_problem = None;
-        let (end, cause, settling) = match &bad_input {
-            Some(why) => (refuse(&log_path, why, &mut log_problem), None, None),
+        let tried = match &bad_input {
+            Some(why) => {
+                let _ = self.tx.send(Event::UnitStarted {
+                    unit,
+                    attempt,
+                    worker: worker as u32,
+                    at: SystemTime::now(),
+                    resources: resources.clone(),
+                });
+                let t0 = (SystemTime::now(), Instant::now());
+                Ok(Tried {
+                    end: refuse(&log_path, why, &mut log_problem),
+                    cause: None,
+                    settling: None,
+                    started_at: t0.0,
+                    duration: t0.1.elapsed(),
+                })
+            }
             None => self.attempt(
                 w,
                 i,
                 attempt,
+                slot,
+                &resources,
                 &log_path,
                 &program,
                 &shown,
@@ -583,7 +693,31 @@ impl Shared<'_> {
                 &mut log_problem,
             ),
         };
-        let duration = t0.elapsed();
+        let mut tried = match tried {
+            Ok(t) => t,
+            Err(e) => {
+                // jobrun's own shortage: this attempt never ran, so it is
+                // neither a failure nor recorded. The last one stands.
+                let mut st = self.lock();
+                self.give_up(&mut st, e);
+                st.running[w] = None;
+                st.sched.release(&held);
+                match last {
+                    Some(last) => self.record_end(&mut st, unit, done_attempts, last, fp, true),
+                    None => self.finish_unfinished(&mut st, unit, Outcome::Cancelled),
+                }
+                drop(st);
+                self.work_cv.notify_all();
+                return;
+            }
+        };
+        let mut settling = tried.settling.take();
+        let (end, cause, started_at, duration) = (
+            tried.end.clone(),
+            tried.cause,
+            tried.started_at,
+            tried.duration,
+        );
         let outcome = match (&end, cause) {
             (_, Some(KillCause::Timeout)) => Outcome::TimedOut,
             // Even a clean exit after TERM may have cut the work short.
@@ -596,8 +730,14 @@ impl Shared<'_> {
             && log_problem.is_none()
             && bad_input.is_none()
             && !self.stopping.load(Ordering::Acquire);
+        // A retry's attempt is recorded now; if that fails, it is the last.
+        let mut written = None;
         if retry {
-            drop(settling);
+            drop(settling.take());
+            let recorded = self.write_record(unit, attempt, outcome, &tried, fp.as_ref());
+            written = Some(recorded);
+        }
+        if retry && written == Some(true) {
             let delay = backoff(task.retry_delay, attempt);
             let _ = self.tx.send(Event::AttemptFailed {
                 unit,
@@ -628,6 +768,8 @@ impl Shared<'_> {
         if outcome.is_failure() && !task.keep_failed_outputs {
             self.remove_outputs(i);
         }
+        let recorded = written
+            .unwrap_or_else(|| self.write_record(unit, attempt, outcome, &tried, fp.as_ref()));
         let mut st = self.lock();
         st.running[w] = None;
         st.sched.release(&held);
@@ -640,6 +782,7 @@ impl Shared<'_> {
             attempt,
             (outcome, end, duration, started_at),
             fp,
+            recorded,
         );
         let allowed = task.allow_failure && outcome.is_failure();
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
@@ -674,12 +817,14 @@ impl Shared<'_> {
         attempts: u32,
         last: (Outcome, AttemptEnd, Duration, SystemTime),
         fp: Option<Arc<Fingerprint>>,
+        recorded: bool,
     ) {
         let i = unit as usize;
         let task = self.plan.task_of(i);
         let (outcome, end, duration, started_at) = last;
         if let Some(f) = &fp {
-            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at));
+            let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
+            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
         }
         let log = self
             .opts
@@ -698,6 +843,7 @@ impl Shared<'_> {
                 log: Some(log),
                 allowed: task.allow_failure && outcome.is_failure(),
                 fingerprint: fp,
+                unrecorded: !recorded,
             },
         );
     }
@@ -725,12 +871,16 @@ impl Shared<'_> {
     }
 
     /// One attempt: open the log, spawn, register for the watchdog, wait.
+    /// `Err` is jobrun's own shortage (see `limits`): the unit did not start.
+    /// `slot` is given back once the unit has started.
     #[allow(clippy::too_many_arguments)]
     fn attempt(
         &self,
         w: usize,
         i: usize,
         attempt: u32,
+        slot: Option<Slot<'_>>,
+        resources: &[Option<String>],
         log_path: &std::path::Path,
         program: &std::path::Path,
         shown: &OsString,
@@ -738,25 +888,47 @@ impl Shared<'_> {
         dir: &std::path::Path,
         env: &[(String, OsString)],
         log_problem: &mut Option<Error>,
-    ) -> (AttemptEnd, Option<KillCause>, Option<Settling<'_>>) {
+    ) -> Result<Tried<'_>, Error> {
+        let started_at = SystemTime::now();
+        let t0 = Instant::now();
+        let unit = i as u32;
+        // Sent once the attempt is under way (or failed for the unit's own
+        // reasons): an attempt jobrun could not start is no start.
+        let started = || {
+            let _ = self.tx.send(Event::UnitStarted {
+                unit,
+                attempt,
+                worker: w as u32 + 1,
+                at: started_at,
+                resources: resources.to_vec(),
+            });
+        };
+        let not_started = |end| {
+            started();
+            Ok(Tried {
+                end,
+                cause: None,
+                settling: None,
+                started_at,
+                duration: t0.elapsed(),
+            })
+        };
+        let shortage = |e| Err(super::limits::shortage(&self.plan.units[i].id, e));
         let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
+            Err(e) if super::limits::is_shortage(&e) => return shortage(e),
             Err(e) => {
                 let end = AttemptEnd::SpawnFailed(format!(
                     "cannot write the log `{}`: {e}",
                     log_path.display()
                 ));
                 *log_problem = Some(cannot_log(e));
-                return (end, None, None);
+                return not_started(end);
             }
         };
         if argv.is_empty() {
-            return (
-                AttemptEnd::SpawnFailed("the command is empty".into()),
-                None,
-                None,
-            );
+            return not_started(AttemptEnd::SpawnFailed("the command is empty".into()));
         }
         let spawned = process::spawn(&Spawn {
             program,
@@ -767,13 +939,16 @@ impl Shared<'_> {
             log: &log,
             capture: self.opts.line_output,
         });
+        drop(slot);
         let (mut child, reader) = match spawned {
             Ok(c) => c,
-            Err(end) => {
+            Err(StartError::Shortage(e)) => return shortage(e),
+            Err(StartError::Unit(end)) => {
                 let _ = writeln!(&log, "jobrun: {end}");
-                return (end, None, None);
+                return not_started(end);
             }
         };
+        started();
         let mut log = Some(log);
         if reader.is_none() {
             log = None;
@@ -803,7 +978,6 @@ impl Shared<'_> {
             }
         }
         if let (Some(reader), Some(log)) = (reader, log.as_mut()) {
-            let unit = i as u32;
             let err = process::pump(&child, reader, log, |line| {
                 let _ = self.tx.send(Event::OutputLine {
                     unit,
@@ -833,7 +1007,13 @@ impl Shared<'_> {
             r.pgid = 0;
             r.cause
         });
-        (end, cause, settling)
+        Ok(Tried {
+            end,
+            cause,
+            settling,
+            started_at,
+            duration: t0.elapsed(),
+        })
     }
 
     /// Record a unit's final outcome and release or skip its dependents.
@@ -887,6 +1067,7 @@ impl Shared<'_> {
                 log: None,
                 allowed: false,
                 fingerprint,
+                unrecorded: false,
             },
         );
     }

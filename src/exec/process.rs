@@ -87,17 +87,30 @@ pub struct Spawn<'a> {
     pub capture: bool,
 }
 
-pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), AttemptEnd> {
+/// Why an attempt could not be started.
+#[derive(Debug)]
+pub enum StartError {
+    /// The unit's own problem (command not found, bad dir, ...): it fails.
+    Unit(AttemptEnd),
+    /// jobrun is short of file descriptors or processes: the unit never ran.
+    Shortage(io::Error),
+}
+
+pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), StartError> {
+    let fail = |what: &str, e: io::Error| {
+        if super::limits::is_shortage(&e) {
+            StartError::Shortage(e)
+        } else {
+            StartError::Unit(AttemptEnd::SpawnFailed(format!("{what}: {e}")))
+        }
+    };
     let share = |f: &File| {
         f.try_clone()
-            .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot share the log file: {e}")))
+            .map_err(|e| fail("cannot share the log file", e))
     };
     let (out, err, reader): (Stdio, Stdio, Option<OwnedFd>) = if s.capture {
-        let (r, w) =
-            pipe().map_err(|e| AttemptEnd::SpawnFailed(format!("cannot create a pipe: {e}")))?;
-        let w2 = w
-            .try_clone()
-            .map_err(|e| AttemptEnd::SpawnFailed(format!("cannot create a pipe: {e}")))?;
+        let (r, w) = pipe().map_err(|e| fail("cannot create a pipe", e))?;
+        let w2 = w.try_clone().map_err(|e| fail("cannot create a pipe", e))?;
         (Stdio::from(w), Stdio::from(w2), Some(r))
     } else {
         (Stdio::from(share(s.log)?), Stdio::from(share(s.log)?), None)
@@ -110,9 +123,13 @@ pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), AttemptEnd> {
         .stdout(out)
         .stderr(err)
         .process_group(0);
-    let child = cmd
-        .spawn()
-        .map_err(|e| AttemptEnd::SpawnFailed(spawn_message(s, &e)))?;
+    let child = cmd.spawn().map_err(|e| {
+        if super::limits::is_shortage(&e) {
+            StartError::Shortage(e)
+        } else {
+            StartError::Unit(AttemptEnd::SpawnFailed(spawn_message(s, &e)))
+        }
+    })?;
     // `cmd` still holds the pipe's write ends; drop it so EOF can arrive.
     drop(cmd);
     Ok((child, reader))
@@ -242,8 +259,10 @@ pub fn out_of_space(dir: &std::ffi::CStr, log: &std::path::Path) -> bool {
     if unsafe { libc::statvfs(dir.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 || s.f_bavail > 0 {
         return false;
     }
-    let Ok(f) = std::fs::OpenOptions::new().append(true).open(log) else {
-        return true;
+    let f = match std::fs::OpenOptions::new().append(true).open(log) {
+        Ok(f) => f,
+        // Out of descriptors says nothing about the disk.
+        Err(e) => return !super::limits::is_shortage(&e),
     };
     let Ok(len) = f.metadata().map(|m| m.len()) else {
         return false;

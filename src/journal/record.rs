@@ -29,7 +29,23 @@ pub struct Record {
     /// Hash of the needed units' records it was made from (see `stamp`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub needs: String,
+    /// The run that wrote it: one more than the highest number in the job's
+    /// journals when that run started; 0 in records older than the field.
+    /// Orders records across journal files without trusting the clock.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The outcome a record stands for when its line cannot be read: not `ok`,
+/// so its unit runs again.
+pub const UNREADABLE: &str = "unreadable";
+
+/// Outcomes a record may have.
+const RECORDED: [&str; 4] = ["ok", "failed", "timed_out", "killed"];
 
 impl Record {
     /// The record of one finished attempt.
@@ -54,25 +70,94 @@ impl Record {
             cmd: fp.command.clone(),
             inputs: fp.inputs.clone(),
             needs: fp.needs.clone(),
+            run: 0,
+        }
+    }
+
+    /// Stands for a line that names unit `id` but cannot be read otherwise.
+    fn unreadable(id: String, start_ms: u64, run: u64) -> Record {
+        Record {
+            id,
+            attempt: 0,
+            outcome: UNREADABLE.to_owned(),
+            exit: None,
+            signal: None,
+            start_ms,
+            duration_ms: 0,
+            fp: String::new(),
+            cmd: String::new(),
+            inputs: Vec::new(),
+            needs: String::new(),
+            run,
         }
     }
 }
 
-/// Parse journal text: one record per line; lines that do not parse (a torn
-/// last line after a crash) are skipped, never fatal.
-pub fn parse_lines(text: &[u8]) -> (Vec<Record>, usize) {
+/// Lines of a journal that gave no record.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// Lines that are not a record: garbage, another schema, an unknown outcome.
+    pub unreadable: usize,
+    /// The 1-based line number of the first of them (0 if none).
+    pub first_unreadable: usize,
+    /// Records cut short: a run was killed while writing one (expected).
+    pub torn: usize,
+    /// The 1-based line number of the first of them (0 if none).
+    pub first_torn: usize,
+}
+
+/// What can still be read of a line that is not a record.
+#[derive(Deserialize)]
+struct Named {
+    id: String,
+    #[serde(default)]
+    start_ms: u64,
+    #[serde(default)]
+    run: u64,
+}
+
+/// Parse journal text: one record per line. Nothing is fatal: a record cut
+/// short (a crash while writing it) is skipped; an unreadable line that
+/// still names a unit (another schema, an unknown outcome) stands for a
+/// record that is not `ok`, so that unit runs again rather than passing for
+/// done on an older record; any other line is skipped. All are counted.
+pub fn parse_lines(text: &[u8]) -> (Vec<Record>, Skipped) {
     let mut out = Vec::new();
-    let mut bad = 0;
-    for line in text.split(|&b| b == b'\n') {
+    let mut skipped = Skipped::default();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => out.push(r),
-            Err(_) => bad += 1,
+        let e = match serde_json::from_slice::<Record>(line) {
+            Ok(r) if RECORDED.contains(&r.outcome.as_str()) => {
+                out.push(r);
+                continue;
+            }
+            Ok(r) => {
+                out.push(Record::unreadable(r.id, r.start_ms, r.run));
+                None
+            }
+            Err(e) => Some(e),
+        };
+        // A proper prefix of a JSON object only ever fails at its end.
+        if e.as_ref().is_some_and(serde_json::Error::is_eof) {
+            skipped.torn += 1;
+            if skipped.first_torn == 0 {
+                skipped.first_torn = n + 1;
+            }
+            continue;
+        }
+        if e.is_some()
+            && let Ok(named) = serde_json::from_slice::<Named>(line)
+        {
+            out.push(Record::unreadable(named.id, named.start_ms, named.run));
+        }
+        skipped.unreadable += 1;
+        if skipped.first_unreadable == 0 {
+            skipped.first_unreadable = n + 1;
         }
     }
-    (out, bad)
+    (out, skipped)
 }
 
 #[cfg(test)]
@@ -92,17 +177,87 @@ mod tests {
             cmd: "c".into(),
             inputs: vec![],
             needs: String::new(),
+            run: 0,
         }
+    }
+
+    fn line(r: &Record) -> Vec<u8> {
+        let mut l = serde_json::to_vec(r).unwrap();
+        l.push(b'\n');
+        l
     }
 
     #[test]
     fn torn_last_line_is_ignored() {
-        let mut text = serde_json::to_vec(&rec("a")).unwrap();
-        text.push(b'\n');
+        let mut text = line(&rec("a"));
         let full = serde_json::to_vec(&rec("b")).unwrap();
         text.extend_from_slice(&full[..full.len() / 2]);
-        let (records, bad) = parse_lines(&text);
+        let (records, skipped) = parse_lines(&text);
         assert_eq!(records, vec![rec("a")]);
-        assert_eq!(bad, 1);
+        assert_eq!(
+            skipped,
+            Skipped {
+                torn: 1,
+                first_torn: 2,
+                ..Skipped::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_torn_record_followed_by_more_is_still_only_torn() {
+        // The next run starts its records on a line of their own.
+        let full = serde_json::to_vec(&rec("a")).unwrap();
+        let mut text = full[..10].to_vec();
+        text.push(b'\n');
+        text.extend_from_slice(&line(&rec("b")));
+        let (records, skipped) = parse_lines(&text);
+        assert_eq!(records, vec![rec("b")]);
+        assert_eq!((skipped.torn, skipped.unreadable), (1, 0));
+    }
+
+    #[test]
+    fn unreadable_lines_are_counted_and_a_named_unit_is_not_taken_as_done() {
+        let mut text = line(&rec("a"));
+        text.extend_from_slice(b"\n  \n");
+        text.extend_from_slice(b"not json at all\n");
+        let mut odd = rec("b");
+        odd.outcome = "okay".into();
+        odd.run = 4;
+        text.extend_from_slice(&line(&odd));
+        text.extend_from_slice(b"{\"id\":\"c\",\"outcome\":\"ok\",\"start_ms\":9}\n");
+        text.extend_from_slice(b"[1,2]\n");
+        let (records, skipped) = parse_lines(&text);
+        let got: Vec<(&str, &str, u64, u64)> = records
+            .iter()
+            .map(|r| (&*r.id, &*r.outcome, r.start_ms, r.run))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "ok", 1, 0),
+                ("b", UNREADABLE, 1, 4),
+                ("c", UNREADABLE, 9, 0)
+            ]
+        );
+        assert_eq!(
+            skipped,
+            Skipped {
+                unreadable: 4,
+                first_unreadable: 4,
+                ..Skipped::default()
+            }
+        );
+    }
+
+    #[test]
+    fn the_run_number_is_written_only_when_known() {
+        let old = serde_json::to_string(&rec("a")).unwrap();
+        assert!(!old.contains("\"run\""), "{old}");
+        let mut r = rec("a");
+        r.run = 7;
+        let text = line(&r);
+        assert!(String::from_utf8_lossy(&text).contains("\"run\":7"));
+        assert_eq!(parse_lines(&text).0, vec![r]);
     }
 }

@@ -11,17 +11,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Record;
 
-/// Identifies one finished attempt: its fingerprint and start time.
+/// Identifies one finished attempt: its fingerprint, start time and run
+/// number. The run number keeps a rerun's stamp new even when the clock was
+/// set back to the very millisecond of an earlier start.
 pub type Stamp = [u8; 16];
 
 /// A unit with no record.
 pub const NO_STAMP: Stamp = [0; 16];
 
-pub fn stamp(fp_hash: &str, start_ms: u64) -> Stamp {
+pub fn stamp(fp_hash: &str, start_ms: u64, run: u64) -> Stamp {
     let mut h = blake3::Hasher::new();
     h.update(fp_hash.as_bytes());
     h.update(b"\0");
     h.update(&start_ms.to_le_bytes());
+    // Records from before run numbers keep their stamps, so their
+    // dependents' `needs` hashes still match.
+    if run != 0 {
+        h.update(&run.to_le_bytes());
+    }
     let mut out = NO_STAMP;
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     out
@@ -35,7 +42,7 @@ pub fn epoch_ms(t: SystemTime) -> u64 {
 
 impl Record {
     pub fn stamp(&self) -> Stamp {
-        stamp(&self.fp, self.start_ms)
+        stamp(&self.fp, self.start_ms, self.run)
     }
 }
 
@@ -57,12 +64,29 @@ mod tests {
 
     #[test]
     fn a_rerun_of_a_need_changes_the_hash() {
-        let first = needs_hash([stamp("f1", 1_000)]);
-        assert_eq!(first, needs_hash([stamp("f1", 1_000)]));
+        let first = needs_hash([stamp("f1", 1_000, 1)]);
+        assert_eq!(first, needs_hash([stamp("f1", 1_000, 1)]));
         // Same fingerprint, later run: the dependent must still run.
-        assert_ne!(first, needs_hash([stamp("f1", 2_000)]));
-        assert_ne!(first, needs_hash([stamp("f2", 1_000)]));
-        assert_ne!(first, needs_hash([stamp("f1", 1_000), stamp("g", 1)]));
+        assert_ne!(first, needs_hash([stamp("f1", 2_000, 2)]));
+        assert_ne!(first, needs_hash([stamp("f2", 1_000, 1)]));
+        assert_ne!(first, needs_hash([stamp("f1", 1_000, 1), stamp("g", 1, 1)]));
         assert_eq!(needs_hash([]), "");
+    }
+
+    #[test]
+    fn a_rerun_with_the_clock_set_back_changes_the_stamp() {
+        // The same millisecond again (the clock moved back): the run differs.
+        assert_ne!(stamp("f1", 1_000, 1), stamp("f1", 1_000, 2));
+        // And a start before 1970 (read as 0) still gives distinct stamps.
+        assert_ne!(stamp("f1", 0, 1), stamp("f1", 0, 2));
+    }
+
+    #[test]
+    fn records_from_before_run_numbers_keep_their_stamps() {
+        // The formula without a run number, as journals already hold it.
+        let mut h = blake3::Hasher::new();
+        h.update(b"f1\0");
+        h.update(&1_000u64.to_le_bytes());
+        assert_eq!(stamp("f1", 1_000, 0)[..], h.finalize().as_bytes()[..16]);
     }
 }

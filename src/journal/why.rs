@@ -119,7 +119,7 @@ pub fn explain(
             prior
                 .last
                 .get(&*plan.units[d as usize].id)
-                .map_or(0, |r| r.start_ms)
+                .map_or((0, 0), |r| (r.run, r.start_ms))
         });
         return Why::DependencyRan(
             latest.map_or_else(String::new, |&d| plan.units[d as usize].id.to_string()),

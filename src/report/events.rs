@@ -73,6 +73,10 @@ pub enum JsonEvent {
         error: Option<String>,
         duration_s: f64,
         log: Option<String>,
+        /// Present (true) when the unit ran but its record could not be
+        /// written to the journal: the next run does not know it ran.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unrecorded: bool,
     },
     JobFinished {
         time: String,
@@ -189,6 +193,7 @@ impl JsonEvent {
                     error,
                     duration_s: secs(f.duration),
                     log: f.log.as_ref().map(|p| p.display().to_string()),
+                    unrecorded: f.unrecorded,
                 }
             }
             Event::JobFinished {

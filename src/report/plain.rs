@@ -50,6 +50,8 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     failures: Vec<FailureLine>,
     slowest: Vec<(Duration, String)>,
     counts: Counts,
+    /// Units that ran but whose record the journal could not take.
+    unrecorded: Counts,
     selected: usize,
     running: usize,
     /// Why ready units wait, when a pool is the reason: "12 on cpu, ...".
@@ -78,6 +80,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
             failures: Vec::new(),
             slowest: Vec::new(),
             counts: Counts::default(),
+            unrecorded: Counts::default(),
             selected: 0,
             running: 0,
             waiting: String::new(),
@@ -254,7 +257,15 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 for f in rest {
                     self.output_block(&f)?;
                 }
-                write_summary(w, counts, *wall, *cancel, &self.failures, &self.slowest)?;
+                write_summary(
+                    w,
+                    counts,
+                    *wall,
+                    *cancel,
+                    &self.failures,
+                    &self.slowest,
+                    &self.unrecorded,
+                )?;
                 if !self.plan.pools.is_empty() && self.opts.verbosity != Verbosity::Quiet {
                     writeln!(w, "  peak use: {}", peak_text(self.plan, peaks))?;
                 }
@@ -266,6 +277,9 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
 
     fn finished(&mut self, f: &Finished, w: &mut Vec<u8>) -> io::Result<()> {
         self.counts.add(f.outcome);
+        if f.unrecorded {
+            self.unrecorded.add(f.outcome);
+        }
         if f.attempts > 0 {
             self.running = self.running.saturating_sub(1);
         }
@@ -309,6 +323,9 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                     write!(w, ", allowed")?;
                 }
                 write!(w, ")")?;
+            }
+            if f.unrecorded {
+                write!(w, " (not recorded in the journal)")?;
             }
             writeln!(w)?;
         }

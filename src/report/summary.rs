@@ -25,6 +25,7 @@ pub fn write_summary(
     cancel: Option<CancelReason>,
     failures: &[FailureLine],
     slowest: &[(Duration, String)],
+    unrecorded: &Counts,
 ) -> io::Result<()> {
     let parts: Vec<String> = counts
         .iter()
@@ -56,6 +57,25 @@ pub fn write_summary(
             CancelReason::Sigint | CancelReason::SecondSigint => "interrupted by SIGINT",
         };
         writeln!(out, "  {why}")?;
+    }
+    // Counted above as they ended, but a rerun cannot know they ran.
+    if unrecorded.total() > 0 {
+        let parts: Vec<String> = unrecorded
+            .iter()
+            .filter(|&(_, c)| c > 0)
+            .map(|(o, c)| format!("{c} {o}"))
+            .collect();
+        writeln!(
+            out,
+            "  not recorded in the journal (see the error above): {}; the next run will run \
+             {} again",
+            parts.join(", "),
+            if unrecorded.total() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        )?;
     }
     if slowest.len() > 1 {
         let s: Vec<String> = slowest
@@ -150,7 +170,17 @@ mod tests {
             allowed: false,
         }];
         let mut out = Vec::new();
-        write_summary(&mut out, &c, Duration::from_millis(1500), None, &f, &[]).unwrap();
+        let none = Counts::default();
+        write_summary(
+            &mut out,
+            &c,
+            Duration::from_millis(1500),
+            None,
+            &f,
+            &[],
+            &none,
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "jobrun: 3 units in 1.50s: 1 ok, 1 failed, 1 skipped\n  failed (first = root cause):\n    t[x=1]  failed, exit code 3\n"
@@ -176,13 +206,41 @@ mod tests {
         ];
         let mut out = Vec::new();
         let kill = Some(CancelReason::FailureKill);
-        write_summary(&mut out, &c, Duration::ZERO, kill, &f, &[]).unwrap();
+        write_summary(
+            &mut out,
+            &c,
+            Duration::ZERO,
+            kill,
+            &f,
+            &[],
+            &Counts::default(),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with(
                 "  failed (first = root cause):\n    bad  failed, exit code 1\n  killed by jobrun:\n    sib  killed, signal SIGTERM\n"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn units_the_journal_did_not_record_are_not_passed_off_as_done() {
+        let mut c = Counts::default();
+        let mut lost = Counts::default();
+        for _ in 0..2 {
+            c.add(Outcome::Ok);
+            lost.add(Outcome::Ok);
+        }
+        c.add(Outcome::Ok);
+        c.add(Outcome::Cancelled);
+        let mut out = Vec::new();
+        let stop = Some(CancelReason::Internal);
+        write_summary(&mut out, &c, Duration::ZERO, stop, &[], &[], &lost).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "jobrun: 4 units in 0.00s: 3 ok, 1 cancelled\n  stopped: jobrun could not go on (see the error above)\n  not recorded in the journal (see the error above): 2 ok; the next run will run them again\n"
         );
     }
 }

@@ -92,6 +92,12 @@ fn journal_write_failure_stops_cleanly_with_the_journal_intact() {
     let err = stderr(&out);
     assert!(err.contains("cannot write the journal"), "{err}");
     assert!(err.contains("no new units start"), "{err}");
+    // The unit whose record did not fit ran, and the summary says the
+    // journal does not know it.
+    assert!(
+        err.contains("not recorded in the journal (see the error above): 1 ok; the next run will run it again"),
+        "{err}"
+    );
     // Every complete line still parses; the rerun (no limit) finishes the job.
     let text = std::fs::read(job.path().join(".jobrun/job.journal")).expect("journal");
     let parsed = text
@@ -278,6 +284,42 @@ fn disk_full_while_writing_logs_stops_cleanly_with_the_journal_intact() {
         let i = id.trim_start_matches("t[i=").trim_end_matches(']');
         assert!(!reran.iter().any(|r| r == i), "{id} ran again: {reran:?}");
     }
+    assert_eq!(job.orphans(), Vec::<i32>::new());
+}
+
+#[test]
+fn a_disk_already_full_is_refused_before_anything_runs() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        state_dir = "state"
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2]
+        shell = "echo {i} >> ran"
+    "#});
+    let out = in_mount_namespace(
+        &job,
+        r#"
+        mkdir state
+        mount -t tmpfs -o size=1m jobrun-test state
+        set +e
+        head -c 2000000 /dev/zero > state/fill 2> /dev/null
+        "$JOBRUN" -q job.toml 2> err1; echo $? > code1
+        rm state/fill
+        "$JOBRUN" -q job.toml 2> err2; echo $? > code2
+        "#,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err1 = job.read("err1");
+    assert_eq!(job.read("code1").trim(), "3", "{err1}");
+    assert!(
+        err1.contains("no room for the journal") && err1.contains("free some space"),
+        "{err1}"
+    );
+    assert!(!err1.contains(" ok"), "nothing passes for done: {err1}");
+    assert_eq!(job.read("code2").trim(), "0", "{}", job.read("err2"));
+    // Nothing ran the first time; both units ran once the second.
+    assert_eq!(lines(job.path().join("ran")).len(), 2);
     assert_eq!(job.orphans(), Vec::<i32>::new());
 }
 

@@ -524,3 +524,91 @@ fn unchanged_inputs_are_not_read_again() {
     );
     assert_eq!(lines(job.path().join("ran"))[2], "in/a.txt");
 }
+
+#[test]
+fn unreadable_journal_lines_are_warned_about_once_and_their_units_run_again() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        [[task]]
+        name = "t"
+        matrix.i = [1, 2, 3]
+        shell = "echo {i} >> ran"
+    "#});
+    assert_eq!(job.run(&["-q"]).status.code(), Some(0));
+    let path = job.path().join(".jobrun/job.journal");
+    let mut text = std::fs::read_to_string(&path).expect("journal");
+    // Garbage, a record of another schema that names t[i=2], an unknown
+    // outcome for t[i=3], and a record cut short at the end (a crash).
+    text.push_str("\u{0}\u{0}garbage\n");
+    text.push_str("{\"id\":\"t[i=2]\",\"state\":\"done\"}\n");
+    let three = text
+        .lines()
+        .find(|l| l.contains("\"t[i=3]\""))
+        .expect("a record of t[i=3]");
+    let mut odd: serde_json::Value = serde_json::from_str(three).expect("record");
+    odd["outcome"] = "finished".into();
+    text.push_str(&format!("{odd}\n"));
+    text.push_str("{\"id\":\"t[i=1]\",\"attempt\":");
+    std::fs::write(&path, text).expect("write");
+
+    let out = job.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warning = format!(
+        "jobrun: warning: skipped 3 unreadable lines in `{}` (first at line 4); a unit such a line names runs again\n",
+        path.display()
+    );
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(err.contains(&warning), "{err}");
+    // The torn record is expected after a crash: mentioned only with -v.
+    assert!(!err.contains("cut short"), "{err}");
+    // t[i=1] stays done; the units the unreadable lines name ran again.
+    assert!(err.contains("2 ok, 1 up_to_date"), "{err}");
+    let ran = lines(job.path().join("ran"));
+    assert_eq!(ran.len(), 5, "{ran:?}");
+    assert_eq!(ran[3..].iter().collect::<HashSet<_>>().len(), 2);
+    assert!(!ran[3..].contains(&"1".to_owned()), "{ran:?}");
+
+    let out = job.run(&["-v"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped 1 record cut short in") && err.contains("(first at line 7)"),
+        "{err}"
+    );
+    assert!(err.contains("3 up_to_date"), "{err}");
+    // `plan --why` warns the same way; -q does not.
+    let out = job.sub("plan", &["--why"]);
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    let out = job.run(&["-q"]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_record_stamped_in_the_future_does_not_hide_a_later_failure() {
+    // The clock was ahead when the unit passed, then set back; it failed
+    // since. The later line wins, whatever the start times say.
+    let job = Job::new(indoc! {r#"
+        [job]
+        [[task]]
+        name = "t"
+        shell = "echo ran >> ran; test -e fixed"
+    "#});
+    job.file("fixed", "");
+    assert_eq!(job.run(&["-q"]).status.code(), Some(0));
+    let path = job.path().join(".jobrun/job.journal");
+    let text = std::fs::read_to_string(&path).expect("journal");
+    let mut ok: serde_json::Value = serde_json::from_str(text.trim()).expect("record");
+    let now = ok["start_ms"].as_u64().expect("start_ms");
+    ok["start_ms"] = (now + 86_400_000).into();
+    let mut failed = ok.clone();
+    failed["outcome"] = "failed".into();
+    failed["exit"] = 1.into();
+    failed["start_ms"] = now.into();
+    std::fs::write(&path, format!("{ok}\n{failed}\n")).expect("write");
+    let out = job.run(&["-q"]);
+    assert!(stderr(&out).contains("1 ok"), "{}", stderr(&out));
+    assert_eq!(lines(job.path().join("ran")).len(), 2, "it ran again");
+    // That run's record is the latest now, though its start is earlier.
+    let out = job.run(&["-q"]);
+    assert!(stderr(&out).contains("1 up_to_date"), "{}", stderr(&out));
+}

@@ -7,6 +7,7 @@ mod support;
 mod exec;
 
 mod bad;
+mod crash;
 mod faults;
 mod hostile;
 mod journal;
