@@ -66,6 +66,13 @@ fn each_stage_runs_as_wide_as_its_pool() {
         events.contains(r#""pool_peaks":{"cpu":2.0,"net":4.0}"#),
         "{events}"
     );
+    // And which pool held ready units back while they waited.
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains(r#""event":"waiting""#) && l.contains(r#""net":"#)),
+        "{events}"
+    );
 }
 
 #[test]
