@@ -72,8 +72,21 @@ impl Job {
         self.dir.path().display().to_string()
     }
 
-    /// Processes still alive that descend from this job's runs.
+    /// Processes still alive that descend from this job's runs. A process
+    /// jobrun has just sent SIGKILL may not have been scheduled to die yet on
+    /// a loaded machine: look again for a few seconds before answering.
     pub fn orphans(&self) -> Vec<i32> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let left = self.orphans_now();
+            if left.is_empty() || std::time::Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn orphans_now(&self) -> Vec<i32> {
         let needle = format!("{TAG}={}\0", self.tag());
         let mut out = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
