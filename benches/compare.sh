@@ -13,8 +13,10 @@
 #
 # Every benchmark runs ROUNDS rounds; each round runs every tool once, in the
 # same order (round-robin), so a noisy neighbour hurts all tools alike. Wall
-# time is taken with `date +%s%N` around the command, peak RSS with
-# /usr/bin/time -f %M. Medians are printed with min/max, then ratios of medians.
+# time is taken with `date +%s%N` around the command, peak RSS and CPU time
+# (user + sys of the tool and the children it waited for) with /usr/bin/time.
+# Medians are printed with min/max, then ratios of medians. On a loaded
+# machine the CPU time moves much less than the wall time.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,7 +86,7 @@ machine() {
 
 # ---------------------------------------------------------------- measuring
 # run_one NAME PREPARE CMD: run CMD once (after PREPARE, untimed); append
-# "ns rss_kb" to $TMP/NAME. The RSS is the peak of the largest process in
+# "ns rss_kb cpu_ms" to $TMP/NAME. The RSS is the peak of the largest process in
 # the tool's tree (getrusage RUSAGE_CHILDREN through /usr/bin/time), so for
 # jobrun it is jobrun's own peak.
 run_one() {
@@ -92,11 +94,11 @@ run_one() {
     eval "$prep"
     # @T@ marks the tool in a pipeline; by default the whole command is the tool.
     case $cmd in *@T@*) ;; *) cmd="@T@ $cmd" ;; esac
-    cmd=${cmd//@T@//usr/bin/time -f %M -o $TMP/rss}
+    cmd=${cmd//@T@//usr/bin/time -f '%M %U %S' -o $TMP/rss}
     t0=$(date +%s%N)
     bash -c "$cmd" >/dev/null 2>"$TMP/err" || true
     t1=$(date +%s%N)
-    rss=$(tail -n1 "$TMP/rss")
+    rss=$(tail -n1 "$TMP/rss" | awk '{ printf "%d %.0f", $1, ($2 + $3) * 1e3 }')
     echo "$((t1 - t0)) $rss" >>"$TMP/$name"
 }
 
@@ -125,19 +127,22 @@ bench() {
         done
         echo "   round $r/$rounds done" >&2
     done
-    printf '   %-22s %10s %10s %10s %9s %12s\n' tool "median s" "min s" "max s" "us/unit" "peak RSS KB"
+    printf '   %-22s %10s %10s %10s %9s %12s %22s\n' tool "median s" "min s" "max s" "us/unit" "peak RSS KB" "CPU s med (min-max)"
     for n in "${names[@]}"; do
         read -r med lo hi < <(stats "$n" 1)
         read -r rss _ _ < <(stats "$n" 2)
-        awk -v n="$n" -v m="$med" -v l="$lo" -v h="$hi" -v u="$units" -v r="$rss" 'BEGIN {
-            printf "   %-22s %10.3f %10.3f %10.3f %9.0f %12d\n", n, m / 1e9, l / 1e9, h / 1e9, m / 1e3 / u, r }'
+        read -r cm cl ch < <(stats "$n" 3)
+        awk -v n="$n" -v m="$med" -v l="$lo" -v h="$hi" -v u="$units" -v r="$rss" -v cm="$cm" -v cl="$cl" -v ch="$ch" 'BEGIN {
+            printf "   %-22s %10.3f %10.3f %10.3f %9.0f %12d %8.3f (%.3f-%.3f)\n", n, m / 1e9, l / 1e9, h / 1e9, m / 1e3 / u, r, cm / 1e3, cl / 1e3, ch / 1e3 }'
         echo "$med" >"$TMP/$n.median"
+        echo "$cm" >"$TMP/$n.cpu"
     done
 }
 
-ratio() { # ratio A B: median(A) / median(B)
-    awk -v a="$(cat "$TMP/$1.median")" -v b="$(cat "$TMP/$2.median")" -v an="$1" -v bn="$2" \
-        'BEGIN { printf "   %-34s %.3f\n", an " / " bn, a / b }'
+ratio() { # ratio A B [median|cpu]: median(A) / median(B), of wall (default) or CPU time
+    local k=${3:-median}
+    awk -v a="$(cat "$TMP/$1.$k")" -v b="$(cat "$TMP/$2.$k")" -v an="$1" -v bn="$2" -v k="$k" \
+        'BEGIN { printf "   %-34s %.3f%s\n", an " / " bn, a / b, (k == "cpu" ? " (CPU time)" : "") }'
 }
 
 # Before each jobrun run: remove the journal (so every unit runs and the
@@ -451,18 +456,21 @@ b_pools_cost() {
         two-pools "" "$JOBRUN --fresh -q --progress none $TMP/pools2.toml"
     echo "   ratios of medians (target: <= 1.05):"
     ratio two-pools no-pools
+    ratio two-pools no-pools cpu
     local -a tools=()
     for n in 10000 30000 100000; do
         tools+=("three-pools-$n" "" "$JOBRUN --fresh -q --progress none $TMP/pools3-$n.toml")
     done
     # Units differ per tool here, so the us/unit column is printed below.
     bench "three pools that never bind, 10k / 30k / 100k x true at 2 workers" "$ROUNDS_RES" 1 "${tools[@]}"
-    echo "   us/unit (median wall / units):"
+    echo "   us/unit (median wall / units; median CPU time / units):"
     for n in 10000 30000 100000; do
-        awk -v n="$n" -v m="$(cat "$TMP/three-pools-$n.median")" 'BEGIN { printf "   %-22s %9.1f\n", n " units", m / 1e3 / n }'
+        awk -v n="$n" -v m="$(cat "$TMP/three-pools-$n.median")" -v c="$(cat "$TMP/three-pools-$n.cpu")" \
+            'BEGIN { printf "   %-22s wall %7.1f   CPU %7.1f\n", n " units", m / 1e3 / n, c * 1e3 / n }'
     done
     awk -v a="$(cat "$TMP/three-pools-100000.median")" -v b="$(cat "$TMP/three-pools-10000.median")" \
-        'BEGIN { printf "   us/unit at 100k / us/unit at 10k: %.3f (target: flat, ~1.0)\n", (a / 100000) / (b / 10000) }'
+        -v ca="$(cat "$TMP/three-pools-100000.cpu")" -v cb="$(cat "$TMP/three-pools-10000.cpu")" \
+        'BEGIN { printf "   per unit, 100k / 10k: wall %.3f, CPU %.3f (target: flat, ~1.0)\n", (a / 100000) / (b / 10000), (ca / 100000) / (cb / 10000) }'
 }
 
 machine
