@@ -94,11 +94,11 @@ run_one() {
     eval "$prep"
     # @T@ marks the tool in a pipeline; by default the whole command is the tool.
     case $cmd in *@T@*) ;; *) cmd="@T@ $cmd" ;; esac
-    cmd=${cmd//@T@//usr/bin/time -f '%M %U %S' -o $TMP/rss}
+    cmd=${cmd//@T@//usr/bin/time -f %M,%U,%S -o $TMP/rss}
     t0=$(date +%s%N)
     bash -c "$cmd" >/dev/null 2>"$TMP/err" || true
     t1=$(date +%s%N)
-    rss=$(tail -n1 "$TMP/rss" | awk '{ printf "%d %.0f", $1, ($2 + $3) * 1e3 }')
+    rss=$(tail -n1 "$TMP/rss" | awk -F, '{ printf "%d %.0f", $1, ($2 + $3) * 1e3 }')
     echo "$((t1 - t0)) $rss" >>"$TMP/$name"
 }
 
@@ -388,7 +388,7 @@ b_pipeline() {
         tools+=("xargs-j$j" "" "seq 60 | @T@ xargs -P$j -n1 sh -c '$chain' _")
         tools+=("parallel-j$j" "" "seq 60 | @T@ parallel -j$j sh -c \\''$chain'\\' _")
     done
-    tools+=(burn-x5-serial "" "for i in 1 2 3 4 5; do $PIPE_BURN; done")
+    tools+=(burn-x5-serial "" "@T@ sh -c 'for i in 1 2 3 4 5; do \"\$PIPE_BURN\"; done'")
     tools+=(burn-x60-P2 "" "seq 60 | @T@ xargs -P2 -n1 $PIPE_BURN")
     bench "pipeline: 60 x (sleep 0.2 -> burn -> sleep 0.2); jobrun net = 16, cpu = 2, 32 workers" "$ROUNDS_RES" 60 "${tools[@]}"
     echo "   best J of each tool (lowest median):"
