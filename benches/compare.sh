@@ -3,16 +3,20 @@
 # bare posix_spawn floor (examples/spawn_floor.rs).
 #
 # Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill timeout true20000 plan1m journal
+#                                                 pipeline pools_cost
 # Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
 #        ROUNDS_20K (default 3) rounds for true20000;
+#        ROUNDS_RES (default 5) rounds for pipeline and pools_cost;
 #        SKIP_PARALLEL_20K=1 leaves GNU parallel out of true20000 (~1 min per run);
 #        JOBRUN, FLOOR: binaries to use instead of target/release/{jobrun,examples/spawn_floor};
 #        NO_BUILD=1 skips `cargo build --release`.
 #
 # Every benchmark runs ROUNDS rounds; each round runs every tool once, in the
 # same order (round-robin), so a noisy neighbour hurts all tools alike. Wall
-# time is taken with `date +%s%N` around the command, peak RSS with
-# /usr/bin/time -f %M. Medians are printed with min/max, then ratios of medians.
+# time is taken with `date +%s%N` around the command, peak RSS and CPU time
+# (user + sys of the tool and the children it waited for) with /usr/bin/time.
+# Medians are printed with min/max, then ratios of medians. On a loaded
+# machine the CPU time moves much less than the wall time.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,11 +29,20 @@ export PATH="/usr/bin:/bin:$PATH"
 
 ROUNDS=${ROUNDS:-7}
 ROUNDS_20K=${ROUNDS_20K:-3}
+ROUNDS_RES=${ROUNDS_RES:-5}
 JOBRUN=${JOBRUN:-"$root/target/release/jobrun"}
 FLOOR=${FLOOR:-"$root/target/release/examples/spawn_floor"}
 STATE="$here/.state"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal pipeline pools_cost)
+selected=("${@:-${all[@]}}")
+uses() { # uses BENCH...: is any of them selected?
+    local b s
+    for b in "$@"; do for s in "${selected[@]}"; do [ "$b" != "$s" ] || return 0; done; done
+    return 1
+}
 
 # ---------------------------------------------------------------- tools
 missing=0
@@ -42,11 +55,12 @@ need() { # need CMD HOW-TO-INSTALL
 if [ "${INSTALL:-0}" = 1 ]; then
     command -v parallel >/dev/null || sudo apt-get install -y parallel
     command -v hyperfine >/dev/null || sudo apt-get install -y hyperfine
-    command -v rust-parallel >/dev/null || cargo install rust-parallel
+    ! uses true5000 sleep40 failfast true20000 || command -v rust-parallel >/dev/null || cargo install rust-parallel
 fi
 need parallel "sudo apt-get install parallel   (Debian/Ubuntu package \`parallel\`)"
-need rust-parallel "cargo install rust-parallel"
-need script "sudo apt-get install bsdutils"
+# rust-parallel and script only for the benchmarks that run them.
+! uses true5000 sleep40 failfast true20000 || need rust-parallel "cargo install rust-parallel"
+! uses true5000 || need script "sudo apt-get install bsdutils"
 [ -x /usr/bin/time ] || { echo "missing: /usr/bin/time -- install with: sudo apt-get install time" >&2; missing=1; }
 # hyperfine is not needed (the rounds are written out below) but handy for
 # one-off checks: sudo apt-get install hyperfine
@@ -65,14 +79,14 @@ fi
 machine() {
     echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
     echo "tools:   $("$JOBRUN" --version 2>/dev/null || echo jobrun), $(xargs --version | head -n1)," \
-        "$(parallel --version | head -n1), $(rust-parallel --version | head -n1)"
+        "$(parallel --version | head -n1), $(rust-parallel --version 2>/dev/null | head -n1 || echo no rust-parallel)"
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "PATH:    $PATH"
 }
 
 # ---------------------------------------------------------------- measuring
 # run_one NAME PREPARE CMD: run CMD once (after PREPARE, untimed); append
-# "ns rss_kb" to $TMP/NAME. The RSS is the peak of the largest process in
+# "ns rss_kb cpu_ms" to $TMP/NAME. The RSS is the peak of the largest process in
 # the tool's tree (getrusage RUSAGE_CHILDREN through /usr/bin/time), so for
 # jobrun it is jobrun's own peak.
 run_one() {
@@ -80,11 +94,11 @@ run_one() {
     eval "$prep"
     # @T@ marks the tool in a pipeline; by default the whole command is the tool.
     case $cmd in *@T@*) ;; *) cmd="@T@ $cmd" ;; esac
-    cmd=${cmd//@T@//usr/bin/time -f %M -o $TMP/rss}
+    cmd=${cmd//@T@//usr/bin/time -f %M,%U,%S -o $TMP/rss}
     t0=$(date +%s%N)
     bash -c "$cmd" >/dev/null 2>"$TMP/err" || true
     t1=$(date +%s%N)
-    rss=$(tail -n1 "$TMP/rss")
+    rss=$(tail -n1 "$TMP/rss" | awk -F, '{ printf "%d %.0f", $1, ($2 + $3) * 1e3 }')
     echo "$((t1 - t0)) $rss" >>"$TMP/$name"
 }
 
@@ -113,19 +127,22 @@ bench() {
         done
         echo "   round $r/$rounds done" >&2
     done
-    printf '   %-22s %10s %10s %10s %9s %12s\n' tool "median s" "min s" "max s" "us/unit" "peak RSS KB"
+    printf '   %-22s %10s %10s %10s %9s %12s %22s\n' tool "median s" "min s" "max s" "us/unit" "peak RSS KB" "CPU s med (min-max)"
     for n in "${names[@]}"; do
         read -r med lo hi < <(stats "$n" 1)
         read -r rss _ _ < <(stats "$n" 2)
-        awk -v n="$n" -v m="$med" -v l="$lo" -v h="$hi" -v u="$units" -v r="$rss" 'BEGIN {
-            printf "   %-22s %10.3f %10.3f %10.3f %9.0f %12d\n", n, m / 1e9, l / 1e9, h / 1e9, m / 1e3 / u, r }'
+        read -r cm cl ch < <(stats "$n" 3)
+        awk -v n="$n" -v m="$med" -v l="$lo" -v h="$hi" -v u="$units" -v r="$rss" -v cm="$cm" -v cl="$cl" -v ch="$ch" 'BEGIN {
+            printf "   %-22s %10.3f %10.3f %10.3f %9.0f %12d %8.3f (%.3f-%.3f)\n", n, m / 1e9, l / 1e9, h / 1e9, m / 1e3 / u, r, cm / 1e3, cl / 1e3, ch / 1e3 }'
         echo "$med" >"$TMP/$n.median"
+        echo "$cm" >"$TMP/$n.cpu"
     done
 }
 
-ratio() { # ratio A B: median(A) / median(B)
-    awk -v a="$(cat "$TMP/$1.median")" -v b="$(cat "$TMP/$2.median")" -v an="$1" -v bn="$2" \
-        'BEGIN { printf "   %-34s %.3f\n", an " / " bn, a / b }'
+ratio() { # ratio A B [median|cpu]: median(A) / median(B), of wall (default) or CPU time
+    local k=${3:-median}
+    awk -v a="$(cat "$TMP/$1.$k")" -v b="$(cat "$TMP/$2.$k")" -v an="$1" -v bn="$2" -v k="$k" \
+        'BEGIN { printf "   %-34s %.3f%s\n", an " / " bn, a / b, (k == "cpu" ? " (CPU time)" : "") }'
 }
 
 # Before each jobrun run: remove the journal (so every unit runs and the
@@ -350,9 +367,116 @@ b_journal() {
     rm -rf "$shm"
 }
 
-all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal)
+# ---------------------------------------------------------------- resources
+# A download -> process -> upload pipeline (benches/pipeline.toml): 60 items,
+# sleep 0.2 -> a CPU burn -> sleep 0.2; jobrun holds the stages to net = 16
+# and cpu = 2 at 32 workers. xargs and GNU parallel cannot separate stages, so
+# they run each item's whole chain in one `sh -c` at J at once; the best J of
+# each is what to compare. The burn is one awk process (single-threaded, all
+# user time), measured alone in the same rounds: 5 in a row, and 60 at two at
+# once (the CPU stage by itself, which bounds the pipeline from below).
+PIPE_JS=(2 4 8 16 32)
+b_pipeline() {
+    local m="$TMP/pipeline.toml" j n best bestj med
+    export PIPE_BURN="$TMP/burn"
+    printf '%s\n' "#!/bin/sh" "exec awk 'BEGIN { for (i = 0; i < 6000000; i++) s += i }'" >"$PIPE_BURN"
+    chmod +x "$PIPE_BURN"
+    sed 's|^state_dir = .*|state_dir = "'"$TMP"'/pipeline-state"|' "$here/pipeline.toml" >"$m"
+    local chain='sleep 0.2; "$PIPE_BURN"; sleep 0.2'
+    local -a tools=(jobrun "" "$JOBRUN --fresh -q --progress none $m")
+    for j in "${PIPE_JS[@]}"; do
+        tools+=("xargs-j$j" "" "seq 60 | @T@ xargs -P$j -n1 sh -c '$chain' _")
+        tools+=("parallel-j$j" "" "seq 60 | @T@ parallel -j$j sh -c \\''$chain'\\' _")
+    done
+    tools+=(burn-x5-serial "" "@T@ sh -c 'for i in 1 2 3 4 5; do \"\$PIPE_BURN\"; done'")
+    tools+=(burn-x60-P2 "" "seq 60 | @T@ xargs -P2 -n1 $PIPE_BURN")
+    bench "pipeline: 60 x (sleep 0.2 -> burn -> sleep 0.2); jobrun net = 16, cpu = 2, 32 workers" "$ROUNDS_RES" 60 "${tools[@]}"
+    echo "   best J of each tool (lowest median):"
+    for n in xargs parallel; do
+        best=""
+        for j in "${PIPE_JS[@]}"; do
+            med=$(cat "$TMP/$n-j$j.median")
+            if [ -z "$best" ] || [ "$med" -lt "$best" ]; then best=$med bestj=$j; fi
+        done
+        cp "$TMP/$n-j$bestj.median" "$TMP/$n-best.median"
+        awk -v n="$n" -v j="$bestj" -v m="$best" 'BEGIN { printf "   %-22s J = %-3d %.3f s\n", n, j, m / 1e9 }'
+    done
+    echo "   ratios of medians:"
+    ratio jobrun xargs-best
+    ratio jobrun parallel-best
+    # Lower bound: the CPU stage (60 burns on 2 cores, measured as
+    # burn-x60-P2) or the network stage (120 transfers of 0.2 s on 16 slots =
+    # 1.5 s), whichever is longer, plus the fill: the first burn cannot start
+    # before one download (0.2 s), the last upload ends 0.2 s after the last burn.
+    awk -v b5="$(cat "$TMP/burn-x5-serial.median")" -v c="$(cat "$TMP/burn-x60-P2.median")" \
+        -v jr="$(cat "$TMP/jobrun.median")" 'BEGIN {
+        net = 120 * 0.2 / 16; cpu = c / 1e9; lb = (cpu > net ? cpu : net) + 0.4
+        printf "   one burn alone: %.3f s (median of 5 in a row / 5); 60 x burn / 2 cores from that: %.3f s\n", b5 / 5e9, 60 * b5 / 5e9 / 2
+        printf "   CPU stage alone (60 burns, 2 at once, measured): %.3f s; network stage: 120 x 0.2 s / 16 = %.3f s\n", cpu, net
+        printf "   lower bound = max(CPU stage, network stage) + fill 0.4 s = %.3f s; jobrun / bound = %.3f\n", lb, jr / 1e9 / lb }'
+}
+
+# What the pools cost when they never bind: `true` units at 2 workers, the
+# same job with no pools and with pools of 1,000 that every unit takes 1 of
+# (so choosing and taking happen on every start, but nothing ever waits).
+# The manifests are written into the temp dir, with a throwaway state dir.
+true_job() { # true_job FILE UNITS POOLS: POOLS = 0, 2 or 3
+    local f=$1 n=$2 k=$3 uses="" i
+    {
+        echo "[job]"
+        echo "name = \"pools$k-$n\""
+        echo "workers = 2"
+        echo "state_dir = \"$TMP/state-$k-$n\""
+        if [ "$k" -gt 0 ]; then
+            echo "[resources]"
+            for i in $(seq 1 "$k"); do
+                echo "p$i = 1000"
+                uses="$uses${uses:+, }p$i = 1"
+            done
+        fi
+        echo "[[task]]"
+        echo "name = \"t\""
+        echo "matrix.i = { range = [0, $n] }"
+        [ -z "$uses" ] || echo "uses = { $uses }"
+        echo 'run = ["true"]'
+    } >"$f"
+}
+b_pools_cost() {
+    local n
+    true_job "$TMP/nopools.toml" 5000 0
+    true_job "$TMP/pools2.toml" 5000 2
+    for n in 10000 30000 100000; do true_job "$TMP/pools3-$n.toml" "$n" 3; done
+    # One untimed run of each first, so every timed run truncates existing
+    # logs (like any re-run) instead of some creating them.
+    for f in nopools pools2 pools3-10000 pools3-30000 pools3-100000; do
+        "$JOBRUN" --fresh -q --progress none "$TMP/$f.toml" >/dev/null 2>&1 || true
+    done
+    bench "pools that never bind: 5,000 x true at 2 workers, no pools vs two pools (a = b = 1000, uses 1 of each)" "$ROUNDS_RES" 5000 \
+        no-pools "" "$JOBRUN --fresh -q --progress none $TMP/nopools.toml" \
+        two-pools "" "$JOBRUN --fresh -q --progress none $TMP/pools2.toml"
+    echo "   ratios of medians (target: <= 1.05):"
+    ratio two-pools no-pools
+    ratio two-pools no-pools cpu
+    local -a tools=()
+    for n in 10000 30000 100000; do
+        tools+=("three-pools-$n" "" "$JOBRUN --fresh -q --progress none $TMP/pools3-$n.toml")
+    done
+    # Units differ per tool here, so the us/unit column is printed below.
+    bench "three pools that never bind, 10k / 30k / 100k x true at 2 workers" "$ROUNDS_RES" 1 "${tools[@]}"
+    echo "   us/unit (median wall / units; median CPU time / units):"
+    for n in 10000 30000 100000; do
+        awk -v n="$n" -v m="$(cat "$TMP/three-pools-$n.median")" -v c="$(cat "$TMP/three-pools-$n.cpu")" \
+            'BEGIN { printf "   %-22s wall %7.1f   CPU %7.1f\n", n " units", m / 1e3 / n, c * 1e3 / n }'
+    done
+    awk -v a="$(cat "$TMP/three-pools-100000.median")" -v b="$(cat "$TMP/three-pools-10000.median")" \
+        -v ca="$(cat "$TMP/three-pools-100000.cpu")" -v cb="$(cat "$TMP/three-pools-10000.cpu")" \
+        'BEGIN { printf "   per unit, 100k / 10k: wall %.3f, CPU %.3f (target: flat, ~1.0)\n", (a / 100000) / (b / 10000), (ca / 100000) / (cb / 10000) }'
+}
+
 machine
-for b in "${@:-${all[@]}}"; do
+for b in "${selected[@]}"; do
     "b_$b"
 done
 fresh_state
+echo
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
