@@ -182,8 +182,18 @@ fn sigterm_while_hashing_a_huge_input_stops_the_run() {
 #[test]
 fn sigint_while_plan_why_hashes_a_huge_input_ends_it() {
     let job = huge_input_job();
-    let mut child = job
-        .process(&["plan", "--why"])
+    let mut cmd = job.process(&["plan", "--why"]);
+    // A test run started in the background may have SIGINT ignored, which
+    // jobrun inherits (as under nohup): give it the default.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
