@@ -272,8 +272,11 @@ impl Scheduler {
             self.reserved = None;
         }
         let took = self.takes_from(c);
-        let mut held = Held::default();
-        for u in self.classes[c].uses.clone() {
+        let mut held = Held {
+            takes: Vec::with_capacity(self.classes[c].uses.len()),
+        };
+        for k in 0..self.classes[c].uses.len() {
+            let u = self.classes[c].uses[k];
             let p = &mut self.pools[u.pool];
             p.in_use += u.amount;
             p.peak = p.peak.max(p.in_use);
