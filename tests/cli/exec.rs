@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use indoc::indoc;
 
-use crate::support::{Job, alive, lines, pids_in, stderr};
+use crate::support::{Job, lines, pids_in, stderr, survivors};
 
 /// Run `units` units that record start and end with `args`; the peak of
 /// starts minus ends is the concurrency the units actually saw.
@@ -215,7 +215,7 @@ fn abort_lets_siblings_finish_and_kill_terminates_them() {
     }
     let pids = pids_in(job.path());
     assert_eq!(pids.len(), 3, "{pids:?}");
-    assert_eq!(alive(&pids), Vec::<i32>::new());
+    assert_eq!(survivors(&pids), Vec::<i32>::new());
 }
 
 #[test]
@@ -277,7 +277,7 @@ fn timeout_kills_the_whole_group() {
     assert!(stderr(&out).contains("1 timed_out"), "{}", stderr(&out));
     let pids = pids_in(job.path());
     assert_eq!(pids.len(), 2);
-    assert_eq!(alive(&pids), Vec::<i32>::new());
+    assert_eq!(survivors(&pids), Vec::<i32>::new());
 }
 
 #[test]
@@ -329,7 +329,7 @@ fn signal_stops_the_run(sig: i32, code: i32) {
     assert_eq!(status.code(), Some(code));
     let pids = pids_in(job.path());
     assert_eq!(pids.len(), 2, "nothing new started: {pids:?}");
-    assert_eq!(alive(&pids), Vec::<i32>::new());
+    assert_eq!(survivors(&pids), Vec::<i32>::new());
 }
 
 /// `nohup jobrun ...`: SIGHUP is ignored on purpose, and stays ignored.
@@ -418,7 +418,7 @@ fn a_closed_terminal_stops_the_run_and_the_reports_are_complete() {
     assert!(last.contains("\"exit_code\":129"), "{last}");
     let pids = pids_in(job.path());
     assert_eq!(pids.len(), 2, "nothing new started: {pids:?}");
-    assert_eq!(alive(&pids), Vec::<i32>::new());
+    assert_eq!(survivors(&pids), Vec::<i32>::new());
 }
 
 #[test]

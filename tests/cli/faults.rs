@@ -3,7 +3,7 @@
 
 use indoc::indoc;
 
-use crate::support::{Job, alive, lines, stderr, stdout};
+use crate::support::{Job, alive, lines, stderr, stdout, survivors};
 
 #[test]
 fn units_killed_by_signals_are_reported_by_name() {
@@ -354,6 +354,6 @@ fn units_orphaned_by_a_killed_run_are_stopped_by_the_next_run() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("left running by an earlier run"), "{err}");
-    assert_eq!(alive(&[pid]), Vec::<i32>::new());
+    assert_eq!(survivors(&[pid]), Vec::<i32>::new());
     assert_eq!(job.orphans(), Vec::<i32>::new());
 }

@@ -163,6 +163,19 @@ pub fn alive(pids: &[i32]) -> Vec<i32> {
         .collect()
 }
 
+/// Of `pids`, those still alive after up to 3 s: a process SIGKILLed a
+/// moment ago may not have been scheduled to die yet on a loaded machine.
+pub fn survivors(pids: &[i32]) -> Vec<i32> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left = alive(pids);
+        if left.is_empty() || std::time::Instant::now() >= until {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Every integer in the files matching `dir/*.pid`.
 pub fn pids_in(dir: &Path) -> Vec<i32> {
     let mut out = Vec::new();
