@@ -96,6 +96,15 @@ pub enum StartError {
     Shortage(io::Error),
 }
 
+/// F_DUPFD answers EINVAL, not EMFILE, when the descriptor limit is below
+/// the lowest descriptor it may use: the same shortage.
+fn dup_error(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::EINVAL) => io::Error::from_raw_os_error(libc::EMFILE),
+        _ => e,
+    }
+}
+
 pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), StartError> {
     let fail = |what: &str, e: io::Error| {
         if super::limits::is_shortage(&e) {
@@ -106,11 +115,15 @@ pub fn spawn(s: &Spawn<'_>) -> Result<(Child, Option<OwnedFd>), StartError> {
     };
     let share = |f: &File| {
         f.try_clone()
+            .map_err(dup_error)
             .map_err(|e| fail("cannot share the log file", e))
     };
     let (out, err, reader): (Stdio, Stdio, Option<OwnedFd>) = if s.capture {
         let (r, w) = pipe().map_err(|e| fail("cannot create a pipe", e))?;
-        let w2 = w.try_clone().map_err(|e| fail("cannot create a pipe", e))?;
+        let w2 = w
+            .try_clone()
+            .map_err(dup_error)
+            .map_err(|e| fail("cannot create a pipe", e))?;
         (Stdio::from(w), Stdio::from(w2), Some(r))
     } else {
         (Stdio::from(share(s.log)?), Stdio::from(share(s.log)?), None)
