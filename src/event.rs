@@ -55,6 +55,20 @@ pub enum Event {
         at: SystemTime,
     },
     UnitFinished(Box<Finished>),
+    /// A pending task's list was read: the plan grew by `units`, of which
+    /// `selected` run. Sent before any of them starts.
+    Expanded {
+        plan: Arc<crate::plan::Plan>,
+        task: usize,
+        units: std::ops::Range<usize>,
+        selected: Vec<u32>,
+    },
+    /// The lists of these pending tasks could not be used (a run-time
+    /// failure: they and what needs them are skipped).
+    ExpandFailed {
+        tasks: Vec<usize>,
+        message: String,
+    },
     JobFinished {
         counts: Counts,
         /// The most each pool of the plan had in use at once, in thousandths.

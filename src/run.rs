@@ -24,7 +24,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Run(args) => run_job(&args),
         Command::Plan(args) => {
-            let (plan, selected) = load_plan(&args.input)?;
+            let planned = load_plan_noting(&args.input)?;
+            let (plan, selected) = preview(planned, &args.input.selection.only);
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
             let r = if args.count {
@@ -47,8 +48,14 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let (plan, selected) = load_plan(&input)?;
             let units = selected.iter().filter(|&&s| s).count();
             let tasks = plan.tasks.len();
+            let pending = plan.tasks.iter().filter(|t| t.pending.is_some()).count();
+            let pending = match pending {
+                0 => String::new(),
+                1 => "; 1 task pending, its units come at run time".to_owned(),
+                n => format!("; {n} tasks pending, their units come at run time"),
+            };
             let text = format!(
-                "{}: ok ({units} unit{} in {tasks} task{})\n",
+                "{}: ok ({units} unit{} in {tasks} task{}{pending})\n",
                 input.file.display(),
                 if units == 1 { "" } else { "s" },
                 if tasks == 1 { "" } else { "s" },
@@ -99,22 +106,94 @@ pub fn schema() -> String {
 }
 
 fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
-    load_plan_noting(input).map(|(plan, selected, _)| (plan, selected))
+    load_plan_noting(input).map(|l| (l.plan, l.selected))
+}
+
+/// A plan and what it was made from.
+struct Planned {
+    plan: Plan,
+    selected: Vec<bool>,
+    /// When a `--shard` split is uneven.
+    note: Option<String>,
+    loaded: Arc<manifest::Loaded>,
+    options: plan::PlanOptions,
 }
 
 /// The plan and its selection, and a note when a `--shard` split is uneven.
-fn load_plan_noting(input: &PlanInput) -> Result<(Plan, Vec<bool>, Option<String>), Error> {
+fn load_plan_noting(input: &PlanInput) -> Result<Planned, Error> {
     let loaded = manifest::load(&input.file)?;
-    let plan = plan::build(
-        &loaded,
-        &options::plan_options(&input.selection.vars, &input.selection.resources)?,
-    )?;
+    let options = options::plan_options(&input.selection.vars, &input.selection.resources)?;
+    let plan = plan::build(&loaded, &options)?;
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
     let mut note = None;
     if let Some(shard) = shard_of(input)? {
         note = plan::shard::apply(&plan, &mut selected, shard)?;
     }
-    Ok((plan, selected, note))
+    Ok(Planned {
+        plan,
+        selected,
+        note,
+        loaded: Arc::new(loaded),
+        options,
+    })
+}
+
+/// `jobrun plan`: pending tasks expanded as far as their files exist now,
+/// still marked pending (`Pending::preview`).
+fn preview(planned: Planned, only: &[String]) -> (Plan, Vec<bool>) {
+    let Planned {
+        mut plan,
+        mut selected,
+        loaded,
+        options,
+        ..
+    } = planned;
+    let pending: Vec<_> = plan.tasks.iter().map(|t| t.pending.clone()).collect();
+    loop {
+        let ready: Vec<usize> = (0..plan.tasks.len())
+            .filter(|&t| {
+                plan.tasks[t].pending.as_ref().is_some_and(|p| {
+                    !p.preview
+                        && p.producers
+                            .iter()
+                            .all(|&q| plan.tasks[q].pending.as_ref().is_none_or(|q| q.preview))
+                })
+            })
+            .collect();
+        let mut grew = false;
+        for t in ready {
+            let from = plan.units.len();
+            match plan::expand(&loaded, &options, &plan, &[t]) {
+                Ok(mut next) => {
+                    selected.extend(plan::select_new(&next, only, from));
+                    next.tasks[t].pending = pending[t]
+                        .clone()
+                        .map(|p| plan::dynamic::Pending { preview: true, ..p });
+                    plan = next;
+                    grew = true;
+                }
+                // Not written yet, or not usable yet: shown as pending.
+                Err(_) => {}
+            }
+        }
+        if !grew {
+            return (plan, selected);
+        }
+    }
+}
+
+/// Expands a run's pending tasks (see `ExecOptions::expand`), selecting
+/// their units by the run's `--only` patterns.
+fn expander(planned: &Planned, only: &[String]) -> Box<exec::Expander> {
+    let loaded = Arc::clone(&planned.loaded);
+    let options = planned.options.clone();
+    let only = only.to_vec();
+    Box::new(move |plan: &Plan, ready: &[usize]| {
+        let from = plan.units.len();
+        let next = plan::expand(&loaded, &options, plan, ready).map_err(|e| e.to_string())?;
+        let selected = plan::select_new(&next, &only, from);
+        Ok((next, selected))
+    })
 }
 
 /// `--shard K/N|auto`, resolved.
@@ -132,7 +211,14 @@ fn shard_of(input: &PlanInput) -> Result<Option<Shard>, Error> {
 }
 
 fn run_job(args: &RunArgs) -> Result<i32, Error> {
-    let (plan, selected, note) = load_plan_noting(&args.input)?;
+    let planned = load_plan_noting(&args.input)?;
+    let expand = expander(&planned, &args.input.selection.only);
+    let Planned {
+        plan,
+        selected,
+        note,
+        ..
+    } = planned;
     if let Some(note) = note
         && !args.quiet
     {
@@ -239,6 +325,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         warn_skipped(&prior, args.verbose);
     }
     let units = selected.iter().filter(|&&s| s).count();
+    // A pending task may bring any number of units: no cap then.
+    let units = if plan.tasks.iter().any(|t| t.pending.is_some()) {
+        usize::MAX
+    } else {
+        units
+    };
     let line_output = report_opts.output == OutputMode::Line;
     let fds = exec::limits::fit(workers.min(units.max(1)), line_output)?;
     if let Some(note) = &fds.note
@@ -258,6 +350,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         rate_split: shard.map_or(1, |s| s.total),
         journal: Some(Arc::clone(&journal)),
         start_slots: fds.start_slots,
+        expand: Some(expand),
     };
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal
@@ -271,10 +364,13 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     } else {
         Box::new(std::io::stdout())
     };
-    let mut reporter = PlainReporter::new(&plan, report_opts, std::io::stderr(), unit_out);
+    let plan = Arc::new(plan);
+    let mut reporter =
+        PlainReporter::new(Arc::clone(&plan), report_opts, std::io::stderr(), unit_out);
     reporter.set_selected(&opts.selected);
+    let mut last_plan = Arc::clone(&plan);
     let outcome = std::thread::scope(|scope| {
-        let plan = &plan;
+        let mut current = Arc::clone(&plan);
         let journal = &*journal;
         let events = &mut events;
         let junit = &mut junit;
@@ -305,9 +401,12 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                     journal_error = Some(e);
                 }
                 if let Some(ev) = &ev {
+                    if let Event::Expanded { plan, .. } = ev {
+                        current = Arc::clone(plan);
+                    }
                     if let Some(w) = events.as_mut()
                         && events_error.is_none()
-                        && let Err(e) = w.handle(plan, ev)
+                        && let Err(e) = w.handle(&current, ev)
                     {
                         // The run goes on (its journal is what matters for a
                         // rerun); the exit code says the report is incomplete.
@@ -349,11 +448,14 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
                 (None, None) => journal.sync_if_due(true),
             }
         });
-        let result = exec::execute(plan, &opts, &tx);
+        let result = exec::execute(Arc::clone(&plan), &opts, &tx);
         drop(tx);
         let journal_result = consumer.join().unwrap_or(Ok(()));
         let code = match result {
-            Ok(r) => r.exit_code,
+            Ok(r) => {
+                last_plan = r.plan;
+                r.exit_code
+            }
             Err(e) => {
                 if let Err(j) = journal_result {
                     let _ = writeln!(std::io::stderr(), "{j}");
@@ -373,7 +475,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         let cannot = |e: std::io::Error| Error::io(format!("cannot write `{}`", path.display()), e);
         let mut out = BufWriter::new(file);
         let written = j
-            .write(&plan, &mut out)
+            .write(&last_plan, &mut out)
             .map_err(|e| cannot(std::io::Error::other(e)))
             // Without this, a full disk would lose the report's tail silently.
             .and_then(|()| out.flush().map_err(cannot));

@@ -9,6 +9,6 @@ mod retry;
 mod sched;
 mod signal;
 
-pub use pool::{ExecOptions, RunResult, execute};
+pub use pool::{ExecOptions, Expander, RunResult, execute};
 pub use process::log_file_name;
 pub use retry::backoff;

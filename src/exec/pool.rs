@@ -17,7 +17,10 @@
 //!   event, before its dependents are released and before the worker takes
 //!   another unit, so a `kill -9` repeats at most the units running then;
 //! - a unit jobrun itself could not start (no file descriptors, processes)
-//!   is `cancelled`, never failed, and stops the run (exit 3).
+//!   is `cancelled`, never failed, and stops the run (exit 3);
+//! - a pending task (see `plan::dynamic`) counts as one unit to finish
+//!   until it expands or is skipped, so the run cannot end before it; the
+//!   units of tasks that need it are held until then.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -27,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender as Sender;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::process::{self, ProgramCache, Spawn, StartError};
@@ -68,7 +71,14 @@ pub struct ExecOptions {
     pub start_slots: Option<usize>,
     /// Machines sharing the job's rates (`--shard K/N`: N): each gets 1/N.
     pub rate_split: u32,
+    /// Expands pending tasks whose producers finished: the grown plan and
+    /// which of its new units are selected. None: pending tasks are skipped.
+    pub expand: Option<Box<Expander>>,
 }
+
+/// See `ExecOptions::expand`: (plan, ready tasks) -> (grown plan, selection
+/// of the units it added), or the message of why the list cannot be used.
+pub type Expander = dyn Fn(&Plan, &[usize]) -> Result<(Plan, Vec<bool>), String> + Send + Sync;
 
 /// The result of a run, also sent as `JobFinished`.
 #[derive(Debug, Clone)]
@@ -76,6 +86,8 @@ pub struct RunResult {
     pub counts: Counts,
     pub exit_code: i32,
     pub cancel: Option<CancelReason>,
+    /// The plan as the run ended: with the units pending tasks expanded to.
+    pub plan: Arc<Plan>,
 }
 
 /// Why jobrun signalled a running unit.
@@ -101,8 +113,21 @@ struct State {
     pending: HashMap<u32, Pending>,
     /// The last waiting-on-pools summary sent.
     waiting: Vec<(usize, usize)>,
-    /// Unmet needs per unit.
+    /// Unmet needs per unit, plus one for each pending task its task needs.
     unmet: Vec<u32>,
+    selected: Vec<bool>,
+    /// Selected units that wait for each unit.
+    dependents: Vec<Vec<u32>>,
+    /// Per task: selected units without an outcome, and whether any ended
+    /// other than ok or up to date (its pending dependents are then skipped).
+    task_left: Vec<usize>,
+    task_bad: Vec<bool>,
+    /// Pending tasks not yet expanded or skipped.
+    pending_tasks: Vec<usize>,
+    /// A list a pending task reads could not be used (exit 1).
+    expand_failed: bool,
+    /// In `resolve_pending` (which records units, which would call it).
+    resolving: bool,
     done: Vec<Option<Outcome>>,
     /// The journal stamp of each unit that ran in this run (see `journal::stamp`).
     stamps: Vec<journal::Stamp>,
@@ -119,10 +144,11 @@ struct State {
 }
 
 struct Shared<'a> {
-    plan: &'a Plan,
+    /// Grows when a pending task expands (units keep their indices);
+    /// never held while waiting for `state`.
+    plan: RwLock<Arc<Plan>>,
     opts: &'a ExecOptions,
     tx: &'a Sender<Event>,
-    dependents: Vec<Vec<u32>>,
     threshold: usize,
     state: Mutex<State>,
     /// Workers wait here for ready units and retry delays.
@@ -198,7 +224,7 @@ impl Drop for Settling<'_> {
 /// Run the selected units of `plan`. Unit failures are data in the result;
 /// `Err` means jobrun itself could not go on (e.g. the log folder).
 pub fn execute(
-    plan: &Plan,
+    plan: Arc<Plan>,
     opts: &ExecOptions,
     tx: &std::sync::mpsc::SyncSender<Event>,
 ) -> Result<RunResult, Error> {
@@ -213,10 +239,20 @@ pub fn execute(
 
     let mut dependents = vec![Vec::new(); n];
     let mut waiting = vec![0u32; n];
-    let mut sched = Scheduler::new(plan, opts.rate_split);
+    let mut sched = Scheduler::new(&plan, opts.rate_split);
     let mut counts = Counts::default();
     let mut done = vec![None; n];
     let mut to_finish = 0;
+    let mut task_left = vec![0usize; plan.tasks.len()];
+    let pending_tasks: Vec<usize> = (0..plan.tasks.len())
+        .filter(|&t| plan.tasks[t].pending.is_some())
+        .collect();
+    // Per task: how many pending tasks it needs (its units wait for them).
+    let gates: Vec<u32> = plan
+        .tasks
+        .iter()
+        .map(|t| t.needs.iter().filter(|n| pending_tasks.contains(n)).count() as u32)
+        .collect();
     for (i, u) in plan.units.iter().enumerate() {
         if !opts.selected[i] {
             done[i] = Some(Outcome::Filtered);
@@ -224,6 +260,8 @@ pub fn execute(
             continue;
         }
         to_finish += 1;
+        task_left[u.task as usize] += 1;
+        waiting[i] = gates[u.task as usize];
         for &d in u.needs.iter() {
             if opts.selected[d as usize] {
                 dependents[d as usize].push(i as u32);
@@ -231,38 +269,53 @@ pub fn execute(
             }
         }
         if waiting[i] == 0 {
-            sched.push(plan, i as u32);
+            sched.push(&plan, i as u32);
         }
     }
+    let units_to_finish = to_finish;
+    // Each pending task is one more thing to finish until it is resolved.
+    to_finish += pending_tasks.len();
     // No more threads than units: idle threads only cost (and -j 4096 on
-    // one unit would otherwise start 4,095 of them for nothing).
-    let workers = opts.workers.min(to_finish).max(1);
-    let threshold = plan.job.max_failures.threshold(to_finish);
+    // one unit would otherwise start 4,095 of them for nothing). A pending
+    // task may bring any number: then all the workers asked for.
+    let workers = if pending_tasks.is_empty() {
+        opts.workers.min(to_finish).max(1)
+    } else {
+        opts.workers.max(1)
+    };
+    let threshold = plan.job.max_failures.threshold(units_to_finish);
     let _ = tx.send(Event::JobStarted {
-        selected: to_finish,
+        selected: units_to_finish,
         total: n,
         workers,
         at: SystemTime::now(),
     });
+    let stamps = if opts.prior.is_some() {
+        vec![journal::NO_STAMP; n]
+    } else {
+        Vec::new()
+    };
 
     let shared = Shared {
-        plan,
+        plan: RwLock::new(plan),
         opts,
         tx,
-        dependents,
         threshold,
         state: Mutex::new(State {
             sched,
             pending: HashMap::new(),
             waiting: Vec::new(),
             unmet: waiting,
+            selected: opts.selected.clone(),
+            dependents,
+            task_left,
+            task_bad: vec![false; gates.len()],
+            pending_tasks,
+            expand_failed: false,
+            resolving: false,
             done,
             // Only the journal uses them.
-            stamps: if opts.prior.is_some() {
-                vec![journal::NO_STAMP; n]
-            } else {
-                Vec::new()
-            },
+            stamps,
             running: (0..workers).map(|_| None).collect(),
             finished: 0,
             to_finish,
@@ -283,6 +336,14 @@ pub fn execute(
         logs_dir: std::ffi::CString::new(opts.logs_dir.as_os_str().as_encoded_bytes())
             .unwrap_or_default(),
     };
+
+    // Producers with nothing to run (none selected, or no units) are done.
+    {
+        let mut st = shared.lock();
+        if !st.pending_tasks.is_empty() {
+            shared.resolve_pending(&mut st);
+        }
+    }
 
     let listener = if opts.handle_signals {
         Some(
@@ -348,6 +409,8 @@ pub fn execute(
     });
 
     let mut st = shared.lock();
+    let plan = shared.plan();
+    let n = plan.units.len();
     let mut pending: Vec<(u32, Pending)> = st.pending.drain().collect();
     pending.sort_unstable_by_key(|(u, _)| *u);
     for (unit, p) in pending {
@@ -365,6 +428,7 @@ pub fn execute(
         }
     }
     let any_failed = st.failures > 0
+        || st.expand_failed
         || st.done.iter().zip(&plan.units).any(|(o, u)| {
             o.is_some_and(Outcome::is_failure) && !plan.tasks[u.task as usize].allow_failure
         });
@@ -379,6 +443,7 @@ pub fn execute(
         counts: st.counts,
         exit_code,
         cancel: st.cancel,
+        plan: plan.clone(),
     };
     let _ = tx.send(Event::JobFinished {
         counts: result.counts,
@@ -396,6 +461,10 @@ pub fn execute(
 }
 
 impl Shared<'_> {
+    fn plan(&self) -> Arc<Plan> {
+        self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking worker must not take the whole run's bookkeeping with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -423,7 +492,7 @@ impl Shared<'_> {
         let record = journal::Record {
             run: prior.run,
             ..journal::Record::attempt(
-                &self.plan.units[unit as usize].id,
+                &self.plan().units[unit as usize].id,
                 attempt,
                 outcome,
                 Some(&tried.end),
@@ -472,13 +541,13 @@ impl Shared<'_> {
                         return;
                     }
                     let now = Instant::now();
-                    let pick = st.sched.pick(self.plan, now);
+                    let pick = st.sched.pick(&self.plan(), now);
                     if st.sched.limits() {
                         self.report_waiting(&mut st, now);
                     }
                     match pick {
                         Pick::Start(u, held) => {
-                            let dep_ran = self.plan.units[u as usize]
+                            let dep_ran = self.plan().units[u as usize]
                                 .needs
                                 .iter()
                                 .find(|&&d| {
@@ -522,7 +591,7 @@ impl Shared<'_> {
         if waiting != st.waiting {
             let pools = waiting
                 .iter()
-                .map(|&(p, n)| (st.sched.pool_name(self.plan, p), n))
+                .map(|&(p, n)| (st.sched.pool_name(&self.plan(), p), n))
                 .collect();
             let _ = self.tx.send(Event::Waiting { pools });
             st.waiting = waiting;
@@ -547,7 +616,8 @@ impl Shared<'_> {
         w: usize,
         cache: &mut ProgramCache,
     ) {
-        let plan = self.plan;
+        let plan = self.plan();
+        let plan = &*plan;
         let i = unit as usize;
         let task = plan.task_of(i);
         let worker = w + 1;
@@ -648,7 +718,7 @@ impl Shared<'_> {
         };
         let attempt = done_attempts + 1;
         env.push(("JOBRUN_ATTEMPT".into(), OsString::from(attempt.to_string())));
-        if attempt == 1 && self.plan.job.on_failure != OnFailure::Continue {
+        if attempt == 1 && self.plan().job.on_failure != OnFailure::Continue {
             self.settle_siblings();
         }
         let slot = self.start_slot();
@@ -788,7 +858,7 @@ impl Shared<'_> {
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
             st.failures += 1;
             if st.failures >= self.threshold {
-                match self.plan.job.on_failure {
+                match self.plan().job.on_failure {
                     // Already stopping for jobrun's own problem, which the
                     // summary should name rather than this (likely resulting) failure.
                     OnFailure::Abort if st.problem.is_some() => {}
@@ -820,7 +890,8 @@ impl Shared<'_> {
         recorded: bool,
     ) {
         let i = unit as usize;
-        let task = self.plan.task_of(i);
+        let plan = self.plan();
+        let task = plan.task_of(i);
         let (outcome, end, duration, started_at) = last;
         if let Some(f) = &fp {
             let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
@@ -829,7 +900,7 @@ impl Shared<'_> {
         let log = self
             .opts
             .logs_dir
-            .join(process::log_file_name(&self.plan.units[i].id));
+            .join(process::log_file_name(&plan.units[i].id));
         self.record(
             st,
             Finished {
@@ -913,7 +984,7 @@ impl Shared<'_> {
                 duration: t0.elapsed(),
             })
         };
-        let shortage = |e| Err(super::limits::shortage(&self.plan.units[i].id, e));
+        let shortage = |e| Err(super::limits::shortage(&self.plan().units[i].id, e));
         let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
         let log = match open_log(log_path, attempt) {
             Ok(f) => f,
@@ -956,7 +1027,7 @@ impl Shared<'_> {
         let pgid = child.id() as libc::pid_t;
         {
             let mut st = self.lock();
-            let timeout = self.plan.task_of(i).timeout;
+            let timeout = self.plan().task_of(i).timeout;
             let cancel = st.cancel;
             if let Some(r) = st.running[w].as_mut() {
                 r.pgid = pgid;
@@ -1025,18 +1096,218 @@ impl Shared<'_> {
         st.finished += 1;
         st.counts.add(outcome);
         let _ = self.tx.send(Event::UnitFinished(Box::new(fin)));
-        for &d in &self.dependents[unit as usize] {
+        let plan = self.plan();
+        for d in std::mem::take(&mut st.dependents[unit as usize]) {
             if st.done[d as usize].is_some() {
                 continue;
             }
             if passes {
                 st.unmet[d as usize] -= 1;
                 if st.unmet[d as usize] == 0 {
-                    st.sched.push(self.plan, d);
+                    st.sched.push(&plan, d);
                 }
             } else {
                 self.finish_unfinished(st, d, Outcome::Skipped);
             }
+        }
+        let task = plan.units[unit as usize].task as usize;
+        st.task_left[task] -= 1;
+        if !outcome.is_success() {
+            st.task_bad[task] = true;
+        }
+        if st.task_left[task] == 0 && !st.pending_tasks.is_empty() && !st.resolving {
+            drop(plan);
+            self.resolve_pending(st);
+        }
+    }
+
+    /// Expand the pending tasks whose producers have all finished ok, and
+    /// skip those whose producers did not; again until nothing changes (an
+    /// expansion may bring no unit, which finishes its task at once).
+    fn resolve_pending(&self, st: &mut State) {
+        // Units recorded from in here (skipped ones) come back to this loop.
+        st.resolving = true;
+        self.resolve_loop(st);
+        st.resolving = false;
+    }
+
+    fn resolve_loop(&self, st: &mut State) {
+        loop {
+            let plan = self.plan();
+            let finished =
+                |st: &State, t: usize| !st.pending_tasks.contains(&t) && st.task_left[t] == 0;
+            let mut ready = Vec::new();
+            let mut skip = Vec::new();
+            for &t in &st.pending_tasks {
+                let Some(p) = &plan.tasks[t].pending else {
+                    continue;
+                };
+                if !p.producers.iter().all(|&q| finished(st, q)) {
+                    continue;
+                }
+                if p.producers.iter().any(|&q| st.task_bad[q]) {
+                    skip.push(t);
+                } else {
+                    ready.push(t);
+                }
+            }
+            if ready.is_empty() && skip.is_empty() {
+                return;
+            }
+            // Nothing new starts once the run is stopping: the rest is
+            // cancelled at the end, as any unit not started.
+            if st.cancel.is_some() {
+                return;
+            }
+            for &t in &skip {
+                self.drop_pending(st, &plan, t, Outcome::Skipped);
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            let grown = match &self.opts.expand {
+                Some(expand) => expand(&plan, &ready),
+                None => Err("this run cannot expand tasks at run time".to_owned()),
+            };
+            match grown {
+                Ok((next, selected)) => self.install(st, &plan, next, selected, &ready),
+                Err(msg) => {
+                    let _ = self.tx.send(Event::ExpandFailed {
+                        tasks: ready.clone(),
+                        message: msg,
+                    });
+                    st.expand_failed = true;
+                    for &t in &ready {
+                        self.drop_pending(st, &plan, t, Outcome::Skipped);
+                    }
+                    st.failures += 1;
+                    if st.failures >= self.threshold {
+                        match plan.job.on_failure {
+                            OnFailure::Abort if st.problem.is_some() => {}
+                            OnFailure::Abort => self.escalate(st, CancelReason::FailureAbort),
+                            OnFailure::Kill => self.escalate(st, CancelReason::FailureKill),
+                            OnFailure::Continue => {}
+                        }
+                    }
+                }
+            }
+            self.work_cv.notify_all();
+        }
+    }
+
+    /// A pending task that will not expand: the units held for it end as
+    /// `outcome`, and it no longer keeps the run going.
+    fn drop_pending(&self, st: &mut State, plan: &Plan, t: usize, outcome: Outcome) {
+        st.pending_tasks.retain(|&p| p != t);
+        st.finished += 1;
+        st.task_bad[t] = true;
+        st.task_left[t] = 0;
+        for i in 0..plan.units.len() {
+            let ut = plan.units[i].task as usize;
+            if st.done[i].is_none() && plan.tasks[ut].needs.contains(&t) {
+                self.finish_unfinished(st, i as u32, outcome);
+            }
+        }
+    }
+
+    /// Take in a grown plan: its new units, and the new edges of units that
+    /// waited for the `expanded` tasks (they have not started: held).
+    fn install(
+        &self,
+        st: &mut State,
+        old: &Plan,
+        next: Plan,
+        selected: Vec<bool>,
+        expanded: &[usize],
+    ) {
+        let old_n = old.units.len();
+        let next = Arc::new(next);
+        let n = next.units.len();
+        st.done.resize(n, None);
+        st.unmet.resize(n, 0);
+        st.dependents.resize(n, Vec::new());
+        st.selected.extend(selected.iter().copied());
+        st.selected.resize(n, false);
+        if let Some(prior) = &self.opts.prior {
+            // A unit done in an earlier run: its dependents compare
+            // against that record's stamp, as for any unit.
+            st.stamps.extend(next.units[old_n..].iter().map(|u| {
+                prior
+                    .last
+                    .get(&*u.id)
+                    .map_or(journal::NO_STAMP, journal::Record::stamp)
+            }));
+        }
+        st.pending_tasks.retain(|t| !expanded.contains(t));
+        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+        for &t in expanded {
+            let range = next.tasks[t].units.clone();
+            let chosen: Vec<u32> = range
+                .clone()
+                .filter(|&i| st.selected[i])
+                .map(|i| i as u32)
+                .collect();
+            let _ = self.tx.send(Event::Expanded {
+                plan: next.clone(),
+                task: t,
+                units: range,
+                selected: chosen,
+            });
+        }
+        // The pending tasks were one unit each to finish; now their units are.
+        st.to_finish -= expanded.len();
+        let mut ready: Vec<u32> = Vec::new();
+        for i in old_n..n {
+            if !st.selected[i] {
+                st.done[i] = Some(Outcome::Filtered);
+                st.counts.add(Outcome::Filtered);
+                continue;
+            }
+            st.to_finish += 1;
+            st.task_left[next.units[i].task as usize] += 1;
+        }
+        for i in 0..n {
+            let task = &next.tasks[next.units[i].task as usize];
+            let new_unit = i >= old_n;
+            let released = task.needs.iter().filter(|t| expanded.contains(t)).count() as u32;
+            if !st.selected[i] || st.done[i].is_some() || (!new_unit && released == 0) {
+                continue;
+            }
+            if new_unit {
+                st.unmet[i] = task
+                    .needs
+                    .iter()
+                    .filter(|t| st.pending_tasks.contains(t))
+                    .count() as u32;
+            } else {
+                st.unmet[i] -= released;
+            }
+            let mut skipped = false;
+            for &d in next.units[i].needs.iter() {
+                let d = d as usize;
+                if (!new_unit && d < old_n) || !st.selected[d] {
+                    continue;
+                }
+                match st.done[d] {
+                    None => {
+                        st.dependents[d].push(i as u32);
+                        st.unmet[i] += 1;
+                    }
+                    Some(o) if o.is_success() => {}
+                    Some(o) => {
+                        let allowed = o.is_failure() && next.task_of(d).allow_failure;
+                        skipped |= !allowed;
+                    }
+                }
+            }
+            if skipped {
+                self.finish_unfinished(st, i as u32, Outcome::Skipped);
+            } else if st.unmet[i] == 0 {
+                ready.push(i as u32);
+            }
+        }
+        for i in ready {
+            st.sched.push(&next, i);
         }
     }
 
@@ -1074,13 +1345,13 @@ impl Shared<'_> {
 
     /// The unit's outputs as (shown, absolute) paths.
     fn outputs(&self, i: usize) -> Vec<(String, PathBuf)> {
-        let task = self.plan.task_of(i);
+        let plan = self.plan();
+        let task = plan.task_of(i);
         if task.outputs.is_empty() {
             return Vec::new();
         }
-        let dir = self.plan.dir(i);
-        self.plan
-            .paths(i, &task.outputs)
+        let dir = plan.dir(i);
+        plan.paths(i, &task.outputs)
             .into_iter()
             .map(|rel| {
                 let shown = display_path(&rel).into_owned();
@@ -1136,7 +1407,7 @@ impl Shared<'_> {
 
     /// Timeouts and TERM -> KILL escalation, sleeping until the next deadline.
     fn watchdog(&self) {
-        let grace = self.plan.job.kill_grace;
+        let grace = self.plan().job.kill_grace;
         let mut st = self.lock();
         loop {
             if st.exiting {

@@ -7,11 +7,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use toml::Spanned;
 
+use super::dynamic;
 use super::graph;
 use super::matrix::{self, Budget, Scope};
-use super::resources;
+use super::resources::{self, Pool};
 use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
 use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
@@ -29,7 +31,126 @@ pub struct PlanOptions {
 }
 
 /// Build the plan for a loaded manifest located at `loaded.source.path`.
+///
+/// Stages, each its own function: job settings, vars and pools
+/// (`Context::new`), the task graph (`task_graph`), which tasks wait for a
+/// list an earlier task writes (`dynamic::find`), each task's expansion
+/// (`expand_task`), then ids, unit edges and the arithmetic check
+/// (`finish`). Run-time expansion (`expand`) reuses the last three.
 pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
+    let cx = Context::new(loaded, options)?;
+    let needs = task_graph(loaded)?;
+    let pending = dynamic::find(&cx, &needs);
+    let mut tasks: Vec<TaskPlan> = Vec::with_capacity(needs.len());
+    let mut units: Vec<Unit> = Vec::new();
+    let mut budget = Budget::PLAN;
+    for (ti, (task_needs, pending)) in needs.into_iter().zip(pending).enumerate() {
+        let (mut plan, more) = match pending {
+            // Checked as far as it can be now; its units come at run time.
+            Some(p) => {
+                let mut t = check_pending(&cx, ti, &p, units.len())?;
+                t.pending = Some(p);
+                (t, Vec::new())
+            }
+            None => expand_task(&cx, ti, None, budget, units.len())?,
+        };
+        budget = spend(budget, more.len(), plan.keys.len());
+        plan.needs = task_needs;
+        tasks.push(plan);
+        units.extend(more);
+    }
+    finish(
+        &cx,
+        Plan {
+            job: cx.job.clone(),
+            tasks,
+            units,
+            var_values: cx.var_values.clone(),
+            pools: cx.pools.clone(),
+        },
+    )
+}
+
+/// Run time: expand the pending `ready` tasks, whose producers have
+/// finished, into a new plan that keeps every unit of `plan` at its index
+/// and appends theirs (each task's units stay contiguous).
+pub fn expand(
+    loaded: &Loaded,
+    options: &PlanOptions,
+    plan: &Plan,
+    ready: &[usize],
+) -> Result<Plan, Error> {
+    let cx = Context::new(loaded, options)?;
+    let mut next = plan.clone();
+    let slots: usize = next
+        .tasks
+        .iter()
+        .map(|t| t.units.len() * t.keys.len())
+        .sum();
+    let mut budget = spend(Budget::PLAN, next.units.len(), 0);
+    budget.slots = budget.slots.saturating_sub(slots);
+    for &ti in ready {
+        let (mut t, more) = expand_task(&cx, ti, None, budget, next.units.len())?;
+        budget = spend(budget, more.len(), t.keys.len());
+        t.needs = std::mem::take(&mut next.tasks[ti].needs);
+        next.tasks[ti] = t;
+        next.units.extend(more);
+    }
+    finish(&cx, next)
+}
+
+/// What every task's expansion reads: the job's settings, vars and pools.
+pub(crate) struct Context<'l> {
+    pub(crate) loaded: &'l Loaded,
+    pub(crate) job: JobSettings,
+    pub(crate) var_names: Vec<String>,
+    pub(crate) var_values: Vec<Value>,
+    pub(crate) pools: Vec<Pool>,
+}
+
+impl<'l> Context<'l> {
+    fn new(loaded: &'l Loaded, options: &PlanOptions) -> Result<Context<'l>, Error> {
+        let job = job_settings(loaded)?;
+        let (var_names, var_values) = vars(loaded, options)?;
+        if loaded.manifest.tasks.is_empty() {
+            return Err(Diagnostic::new("the manifest has no task")
+                .in_file(&loaded.source)
+                .help("add one:\n\n      [[task]]\n      name = \"hello\"\n      run = [\"echo\", \"hello\"]")
+                .into());
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pools = resources::pools(
+            &loaded.manifest.resources,
+            &options.resources,
+            &loaded.source,
+            cpus,
+        )?;
+        Ok(Context {
+            loaded,
+            job,
+            var_names,
+            var_values,
+            pools,
+        })
+    }
+
+    /// Lookups for templates over vars, env and names only (matrix values,
+    /// source paths).
+    pub(crate) fn static_cx<'a>(&'a self, task: &'a str) -> StaticCx<'a> {
+        StaticCx {
+            vars: &self.var_values,
+            job: &self.job.name,
+            task,
+        }
+    }
+
+    pub(crate) fn static_slot(&self, name: &str) -> Option<Slot> {
+        static_slot(name, &self.var_names)
+    }
+}
+
+/// `[job]` after defaults.
+fn job_settings(loaded: &Loaded) -> Result<JobSettings, Error> {
     let m = &loaded.manifest;
     let src = &loaded.source;
     let manifest_dir = match src.path.parent() {
@@ -93,7 +214,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         Some(s) => s.get_ref().clone(),
         None => vec!["sh".into(), "-c".into()],
     };
-    let job = JobSettings {
+    Ok(JobSettings {
         name,
         workers: m.job.workers.unwrap_or_default(),
         on_failure: m.job.on_failure.unwrap_or_default(),
@@ -104,12 +225,15 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         keep_order: m.job.keep_order.unwrap_or(false),
         state_dir,
         dir,
-    };
+    })
+}
 
-    // Vars, then --var overrides.
+/// `[vars]`, then `--var` overrides: names and values.
+fn vars(loaded: &Loaded, options: &PlanOptions) -> Result<(Vec<String>, Vec<Value>), Error> {
+    let src = &loaded.source;
     let mut var_names: Vec<String> = Vec::new();
     let mut var_values: Vec<Value> = Vec::new();
-    for (k, v) in &m.vars {
+    for (k, v) in &loaded.manifest.vars {
         check_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
         let value = match v.get_ref() {
             toml::Value::String(s) => Value::from(s.as_str()),
@@ -143,323 +267,28 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
             }
         }
     }
+    Ok((var_names, var_values))
+}
 
-    if m.tasks.is_empty() {
-        return Err(Diagnostic::new("the manifest has no task")
-            .in_file(src)
-            .help("add one:\n\n      [[task]]\n      name = \"hello\"\n      run = [\"echo\", \"hello\"]")
-            .into());
-    }
-
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pools = resources::pools(&m.resources, &options.resources, src, cpus)?;
-
-    let mut tasks: Vec<TaskPlan> = Vec::with_capacity(m.tasks.len());
-    let mut units: Vec<Unit> = Vec::new();
-    let mut seen_tasks: HashSet<&str> = HashSet::new();
-    let mut budget = Budget::PLAN;
-    for (ti, task) in m.tasks.iter().enumerate() {
+/// Task names and `needs`, resolved to indices: each task's needs, with no
+/// cycle.
+fn task_graph(loaded: &Loaded) -> Result<Vec<Vec<usize>>, Error> {
+    let m = &loaded.manifest;
+    let src = &loaded.source;
+    let mut seen: HashSet<&str> = HashSet::new();
+    for task in &m.tasks {
         let tname = task.name.get_ref();
         check_task_name(tname).map_err(|msg| Diagnostic::new(msg).at(src, task.name.span()))?;
-        if !seen_tasks.insert(tname) {
+        if !seen.insert(tname) {
             return Err(Diagnostic::new(format!("duplicate task name `{tname}`"))
                 .at(src, task.name.span())
                 .help("task names must be unique")
                 .into());
         }
-        let cx = StaticCx {
-            vars: &var_values,
-            job: &job.name,
-            task: tname,
-        };
-        let static_scope = |name: &str| -> Result<Slot, Option<String>> {
-            static_slot(name, &var_names).ok_or_else(|| {
-                Some(format!(
-                    "{}here only vars, `env.NAME`, `job.name` and `task.name` are known",
-                    suggest(name, var_names.iter().map(String::as_str))
-                ))
-            })
-        };
-        let parse_static = |text: &str, span: Range<usize>, field: &str| {
-            Template::parse(text, &static_scope)
-                .map_err(|e| template_diag(src, tname, field, text, span, e))
-        };
-        let scope = Scope {
-            source: src,
-            job_dir: &job.dir,
-            task: tname,
-            lookup: &cx,
-            parse: &parse_static,
-        };
-        let exp = matrix::expand(&scope, &task.matrix, &task.include, &task.exclude, budget)?;
-        budget = budget.after(&exp);
-        for k in &exp.keys {
-            if var_names.contains(k) {
-                return Err(Diagnostic::new(format!(
-                    "task `{tname}`: matrix key `{k}` has the same name as a var"
-                ))
-                .at(src, task.name.span())
-                .help("rename one of them, so `{name}` in a template is never ambiguous")
-                .into());
-            }
-        }
-
-        let uses = resources::uses(tname, &task.uses, &pools, src)?;
-        let max_parallel = match &task.max_parallel {
-            Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
-            Some(n) => {
-                return Err(Diagnostic::new(format!(
-                    "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
-                    n.get_ref()
-                ))
-                .at(src, n.span())
-                .help("it caps how many of the task's units run at once; leave it out for no cap")
-                .into());
-            }
-            None => None,
-        };
-        let keys = exp.keys.clone();
-        let resolve = |name: &str| -> Result<Slot, Option<String>> {
-            if let Some(k) = keys.iter().position(|k| k == name) {
-                return Ok(Slot::Key(k));
-            }
-            if let Some(pool) = name.strip_prefix("resource.") {
-                let Some(p) = pools.iter().position(|p| p.name == pool) else {
-                    let names = pools.iter().map(|p| p.name.as_str());
-                    return Err(Some(format!(
-                        "{}`{{resource.NAME}}` names a pool of [resources]",
-                        suggest(pool, names)
-                    )));
-                };
-                if !uses.iter().any(|u| u.pool == p) {
-                    return Err(Some(format!(
-                        "task `{tname}` does not use pool `{pool}`: add `{pool} = 1` to its `uses`"
-                    )));
-                }
-                return Ok(Slot::Resource(p));
-            }
-            match name {
-                "unit.id" => return Ok(Slot::UnitId),
-                "unit.index" => return Ok(Slot::UnitIndex),
-                "worker" => return Ok(Slot::Worker),
-                _ => {}
-            }
-            static_slot(name, &var_names).ok_or_else(|| {
-                if name
-                    .chars()
-                    .any(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
-                {
-                    // Most likely shell or JSON braces, not a name.
-                    return Some(
-                        "`{` starts a template name; for a literal brace write `{{` (and `}}`)"
-                            .into(),
-                    );
-                }
-                let known = keys
-                    .iter()
-                    .chain(&var_names)
-                    .map(String::as_str)
-                    .chain(["job.name", "task.name", "unit.id", "unit.index", "worker"]);
-                Some(format!(
-                    "{}known names: vars, matrix keys, `env.NAME`, `job.name`, `task.name`, `unit.id`, `unit.index`, `worker`",
-                    suggest(name, known)
-                ))
-            })
-        };
-        let parse = |s: &Spanned<String>, field: &str| {
-            Template::parse(s.get_ref(), &resolve)
-                .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
-        };
-        let parse_shell = |s: &Spanned<String>| {
-            Template::parse_shell(s.get_ref(), &resolve)
-                .map_err(|e| template_diag(src, tname, "shell", s.get_ref(), s.span(), e))
-        };
-        // Where a unit's files are must not depend on which worker runs it.
-        let resolve_fixed = |name: &str| -> Result<Slot, Option<String>> {
-            match resolve(name) {
-                Ok(Slot::Worker) => Err(Some(
-                    "`{worker}` is only known in `run`, `shell` and `env`: a unit's dir, inputs and \
-                     outputs must not depend on which worker runs it"
-                        .into(),
-                )),
-                Ok(Slot::Resource(_)) => Err(Some(
-                    "`{resource.NAME}` is only known in `run`, `shell` and `env`: a unit's dir, \
-                     inputs and outputs must not depend on what it is given"
-                        .into(),
-                )),
-                other => other,
-            }
-        };
-        let parse_fixed = |s: &Spanned<String>, field: &str| {
-            Template::parse(s.get_ref(), &resolve_fixed)
-                .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
-        };
-
-        let command = match (&task.run, &task.shell) {
-            (Some(run), None) => {
-                if run.get_ref().is_empty() {
-                    return Err(Diagnostic::new(format!("task `{tname}`: `run` is empty"))
-                        .at(src, run.span())
-                        .help("`run` is the argv: a program and its arguments, like [\"echo\", \"hi\"]")
-                        .into());
-                }
-                CommandTemplate::Run(
-                    run.get_ref()
-                        .iter()
-                        .map(|a| parse(a, "run"))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
-            (None, Some(sh)) => CommandTemplate::Shell(parse_shell(sh)?),
-            (Some(run), Some(_)) => {
-                return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
-                    .at(src, run.span())
-                    .help("keep one: `run` is an argv (no shell), `shell` is one string run by `job.shell`")
-                    .into());
-            }
-            (None, None) => {
-                return Err(Diagnostic::new(format!(
-                    "task `{tname}` has neither `run` nor `shell`"
-                ))
-                .at(src, task.name.span())
-                .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
-                .into());
-            }
-        };
-        let inputs = task
-            .inputs
-            .iter()
-            .map(|s| parse_fixed(s, "inputs"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let outputs = task
-            .outputs
-            .iter()
-            .map(|s| parse_fixed(s, "outputs"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut env = Vec::new();
-        for (k, v) in m.job.env.iter().chain(&task.env) {
-            check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
-            let t = parse(v, "env")?;
-            env.retain(|(name, _): &(String, Template)| name != k);
-            env.push((k.clone(), t));
-        }
-        let dir = task
-            .dir
-            .as_ref()
-            .map(|d| parse_fixed(d, "dir"))
-            .transpose()?;
-        if let Some(codes) = &task.ok_codes
-            && codes.is_empty()
-        {
-            return Err(
-                Diagnostic::new(format!("task `{tname}`: `ok_codes` is empty"))
-                    .at(src, task.name.span())
-                    .help("list the exit codes that mean success, like [0, 1]")
-                    .into(),
-            );
-        }
-
-        if let Some(&code) = task
-            .ok_codes
-            .iter()
-            .flatten()
-            .find(|c| !(0..=255).contains(*c))
-        {
-            return Err(Diagnostic::new(format!(
-                "task `{tname}`: exit code `{code}` in `ok_codes` can never happen"
-            ))
-            .at(src, task.name.span())
-            .help("exit codes are 0 to 255 (a process killed by a signal has none)")
-            .into());
-        }
-        if task
-            .timeout
-            .or(m.job.timeout)
-            .is_some_and(|t| t.0.is_zero())
-        {
-            return Err(Diagnostic::new(format!(
-                "task `{tname}`: `timeout` is 0, so every attempt would time out at once"
-            ))
-            .at(src, task.name.span())
-            .help("give a real limit, like \"10m\", or leave `timeout` out for none")
-            .into());
-        }
-        if let Some(run) = &task.run
-            && let Some(first) = run.get_ref().first()
-            && first.get_ref().is_empty()
-        {
-            return Err(Diagnostic::new(format!(
-                "task `{tname}`: the program in `run` is an empty string"
-            ))
-            .at(src, first.span())
-            .help("the first element of `run` names the program, like \"convert\"")
-            .into());
-        }
-
-        // Keys only some includes set must be set for every unit whose templates use them.
-        check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
-
-        let start = units.len();
-        for combo in exp.combos {
-            let id = unit_id(
-                tname,
-                &exp.keys,
-                exp.declared,
-                &combo.values,
-                combo.own_keys.as_deref(),
-            );
-            units.push(Unit {
-                task: ti as u32,
-                id: id.into_boxed_str(),
-                values: combo.values,
-                needs: Box::new([]),
-            });
-        }
-        tasks.push(TaskPlan {
-            name: tname.clone(),
-            keys: exp.keys,
-            declared: exp.declared,
-            command,
-            inputs,
-            outputs,
-            env,
-            dir,
-            retries: task.retries.or(m.job.retries).unwrap_or(0),
-            retry_delay: task
-                .retry_delay
-                .or(m.job.retry_delay)
-                .map_or(Duration::from_secs(1), |d| d.0),
-            timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
-            allow_failure: task.allow_failure.unwrap_or(false),
-            keep_failed_outputs: task
-                .keep_failed_outputs
-                .or(m.job.keep_failed_outputs)
-                .unwrap_or(false),
-            ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
-            needs: Vec::new(),
-            uses,
-            max_parallel,
-            units: start..units.len(),
-        });
     }
-
-    // Unique ids.
-    {
-        let mut ids: HashSet<&str> = HashSet::with_capacity(units.len());
-        for u in &units {
-            if !ids.insert(&u.id) {
-                let task = &m.tasks[u.task as usize];
-                return Err(Diagnostic::new(format!("duplicate unit id `{}`", u.id))
-                    .at(src, task.name.span())
-                    .help("two combinations render the same id; make the matrix values (or include entries) distinct")
-                    .into());
-            }
-        }
-    }
-
-    // needs
-    let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
-    for (ti, task) in m.tasks.iter().enumerate() {
+    let names: Vec<&str> = m.tasks.iter().map(|t| t.name.get_ref().as_str()).collect();
+    let mut all = Vec::with_capacity(m.tasks.len());
+    for task in &m.tasks {
         let mut needs = Vec::new();
         for n in &task.needs {
             let Some(i) = names.iter().position(|x| x == n.get_ref()) else {
@@ -469,7 +298,7 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                     n.get_ref()
                 ))
                 .at(src, n.span());
-                d = match did_you_mean(n.get_ref(), names.iter().map(String::as_str)) {
+                d = match did_you_mean(n.get_ref(), names.iter().copied()) {
                     Some(s) => d.label(format!("did you mean `{s}`?")),
                     None => d.label("unknown task"),
                 };
@@ -479,34 +308,402 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
                 needs.push(i);
             }
         }
-        tasks[ti].needs = needs;
+        all.push(needs);
     }
-    if let Some(cycle) = graph::find_cycle(&tasks) {
+    if let Some(cycle) = graph::find_cycle(&all) {
         let path = cycle
             .iter()
-            .map(|&t| format!("`{}`", tasks[t].name))
+            .map(|&t| format!("`{}`", names[t]))
             .collect::<Vec<_>>()
             .join(" -> ");
         let first = &m.tasks[cycle[0]];
         let span = first
             .needs
             .iter()
-            .find(|n| *n.get_ref() == tasks[cycle[1]].name)
+            .find(|n| *n.get_ref() == names[cycle[1]])
             .map_or(first.name.span(), |n| n.span());
         return Err(Diagnostic::new(format!("dependency cycle: {path}"))
             .at(src, span)
             .help("a task cannot wait for itself, directly or through others; remove one of these `needs`")
             .into());
     }
-    graph::link(&tasks, &mut units);
+    Ok(all)
+}
 
-    let plan = Plan {
-        job,
-        tasks,
-        units,
-        var_values,
-        pools,
+/// A pending task, checked as far as it can be before its list exists:
+/// its list sources stand in for one value each, so its templates are
+/// checked against the keys it will have. (A row source's columns are only
+/// known from its file: such a task is checked when it expands.)
+fn check_pending(
+    cx: &Context<'_>,
+    ti: usize,
+    p: &dynamic::Pending,
+    first_unit: usize,
+) -> Result<TaskPlan, Error> {
+    let task = &cx.loaded.manifest.tasks[ti];
+    let mut t = match p.stand_in(&task.matrix) {
+        Some(matrix) => expand_task(cx, ti, Some(&matrix), Budget::PLAN, first_unit)?.0,
+        None => unchecked_task(cx, ti)?,
     };
+    t.units = first_unit..first_unit;
+    Ok(t)
+}
+
+/// A pending task whose keys come from its list's columns: its templates
+/// are parsed when it expands; until then it runs nothing.
+fn unchecked_task(cx: &Context<'_>, ti: usize) -> Result<TaskPlan, Error> {
+    let m = &cx.loaded.manifest;
+    let task = &m.tasks[ti];
+    let uses = resources::uses(
+        task.name.get_ref(),
+        &task.uses,
+        &cx.pools,
+        &cx.loaded.source,
+    )?;
+    Ok(TaskPlan {
+        name: task.name.get_ref().clone(),
+        keys: Vec::new(),
+        declared: 0,
+        command: CommandTemplate::Run(Vec::new()),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        env: Vec::new(),
+        dir: None,
+        retries: 0,
+        retry_delay: Duration::ZERO,
+        timeout: None,
+        allow_failure: task.allow_failure.unwrap_or(false),
+        keep_failed_outputs: false,
+        ok_codes: vec![0],
+        needs: Vec::new(),
+        uses,
+        max_parallel: None,
+        units: 0..0,
+        pending: None,
+    })
+}
+
+/// Stage: one task's matrix expanded and its templates parsed. `matrix`
+/// stands in for the task's own (a pending task's check); units are
+/// numbered from `first_unit`.
+fn expand_task(
+    cx: &Context<'_>,
+    ti: usize,
+    matrix: Option<&IndexMap<String, Spanned<toml::Value>>>,
+    budget: Budget,
+    first_unit: usize,
+) -> Result<(TaskPlan, Vec<Unit>), Error> {
+    let m = &cx.loaded.manifest;
+    let src = &cx.loaded.source;
+    let job = &cx.job;
+    let var_names = &cx.var_names;
+    let pools = &cx.pools;
+    let task = &m.tasks[ti];
+    let tname = task.name.get_ref();
+    let scx = cx.static_cx(tname);
+    let static_scope = |name: &str| -> Result<Slot, Option<String>> {
+        static_slot(name, var_names).ok_or_else(|| {
+            Some(format!(
+                "{}here only vars, `env.NAME`, `job.name` and `task.name` are known",
+                suggest(name, var_names.iter().map(String::as_str))
+            ))
+        })
+    };
+    let parse_static = |text: &str, span: Range<usize>, field: &str| {
+        Template::parse(text, &static_scope)
+            .map_err(|e| template_diag(src, tname, field, text, span, e))
+    };
+    let scope = Scope {
+        source: src,
+        job_dir: &job.dir,
+        task: tname,
+        lookup: &scx,
+        parse: &parse_static,
+    };
+    let exp = matrix::expand(
+        &scope,
+        matrix.unwrap_or(&task.matrix),
+        &task.include,
+        &task.exclude,
+        budget,
+    )?;
+    for k in &exp.keys {
+        if var_names.contains(k) {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: matrix key `{k}` has the same name as a var"
+            ))
+            .at(src, task.name.span())
+            .help("rename one of them, so `{name}` in a template is never ambiguous")
+            .into());
+        }
+    }
+
+    let uses = resources::uses(tname, &task.uses, pools, src)?;
+    let max_parallel = match &task.max_parallel {
+        Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+        Some(n) => {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
+                n.get_ref()
+            ))
+            .at(src, n.span())
+            .help("it caps how many of the task's units run at once; leave it out for no cap")
+            .into());
+        }
+        None => None,
+    };
+    let keys = exp.keys.clone();
+    let resolve = |name: &str| -> Result<Slot, Option<String>> {
+        if let Some(k) = keys.iter().position(|k| k == name) {
+            return Ok(Slot::Key(k));
+        }
+        if let Some(pool) = name.strip_prefix("resource.") {
+            let Some(p) = pools.iter().position(|p| p.name == pool) else {
+                let names = pools.iter().map(|p| p.name.as_str());
+                return Err(Some(format!(
+                    "{}`{{resource.NAME}}` names a pool of [resources]",
+                    suggest(pool, names)
+                )));
+            };
+            if !uses.iter().any(|u| u.pool == p) {
+                return Err(Some(format!(
+                    "task `{tname}` does not use pool `{pool}`: add `{pool} = 1` to its `uses`"
+                )));
+            }
+            return Ok(Slot::Resource(p));
+        }
+        match name {
+            "unit.id" => return Ok(Slot::UnitId),
+            "unit.index" => return Ok(Slot::UnitIndex),
+            "worker" => return Ok(Slot::Worker),
+            _ => {}
+        }
+        static_slot(name, var_names).ok_or_else(|| {
+            if name
+                .chars()
+                .any(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            {
+                // Most likely shell or JSON braces, not a name.
+                return Some(
+                    "`{` starts a template name; for a literal brace write `{{` (and `}}`)"
+                        .into(),
+                );
+            }
+            let known = keys
+                .iter()
+                .chain(var_names)
+                .map(String::as_str)
+                .chain(["job.name", "task.name", "unit.id", "unit.index", "worker"]);
+            Some(format!(
+                "{}known names: vars, matrix keys, `env.NAME`, `job.name`, `task.name`, `unit.id`, `unit.index`, `worker`",
+                suggest(name, known)
+            ))
+        })
+    };
+    let parse = |s: &Spanned<String>, field: &str| {
+        Template::parse(s.get_ref(), &resolve)
+            .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
+    };
+    let parse_shell = |s: &Spanned<String>| {
+        Template::parse_shell(s.get_ref(), &resolve)
+            .map_err(|e| template_diag(src, tname, "shell", s.get_ref(), s.span(), e))
+    };
+    // Where a unit's files are must not depend on which worker runs it.
+    let resolve_fixed = |name: &str| -> Result<Slot, Option<String>> {
+        match resolve(name) {
+            Ok(Slot::Worker) => Err(Some(
+                "`{worker}` is only known in `run`, `shell` and `env`: a unit's dir, inputs and \
+                 outputs must not depend on which worker runs it"
+                    .into(),
+            )),
+            Ok(Slot::Resource(_)) => Err(Some(
+                "`{resource.NAME}` is only known in `run`, `shell` and `env`: a unit's dir, \
+                 inputs and outputs must not depend on what it is given"
+                    .into(),
+            )),
+            other => other,
+        }
+    };
+    let parse_fixed = |s: &Spanned<String>, field: &str| {
+        Template::parse(s.get_ref(), &resolve_fixed)
+            .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
+    };
+
+    let command = match (&task.run, &task.shell) {
+        (Some(run), None) => {
+            if run.get_ref().is_empty() {
+                return Err(Diagnostic::new(format!("task `{tname}`: `run` is empty"))
+                    .at(src, run.span())
+                    .help("`run` is the argv: a program and its arguments, like [\"echo\", \"hi\"]")
+                    .into());
+            }
+            CommandTemplate::Run(
+                run.get_ref()
+                    .iter()
+                    .map(|a| parse(a, "run"))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (None, Some(sh)) => CommandTemplate::Shell(parse_shell(sh)?),
+        (Some(run), Some(_)) => {
+            return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
+                .at(src, run.span())
+                .help("keep one: `run` is an argv (no shell), `shell` is one string run by `job.shell`")
+                .into());
+        }
+        (None, None) => {
+            return Err(
+                Diagnostic::new(format!("task `{tname}` has neither `run` nor `shell`"))
+                    .at(src, task.name.span())
+                    .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
+                    .into(),
+            );
+        }
+    };
+    let inputs = task
+        .inputs
+        .iter()
+        .map(|s| parse_fixed(s, "inputs"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = task
+        .outputs
+        .iter()
+        .map(|s| parse_fixed(s, "outputs"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut env = Vec::new();
+    for (k, v) in m.job.env.iter().chain(&task.env) {
+        check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
+        let t = parse(v, "env")?;
+        env.retain(|(name, _): &(String, Template)| name != k);
+        env.push((k.clone(), t));
+    }
+    let dir = task
+        .dir
+        .as_ref()
+        .map(|d| parse_fixed(d, "dir"))
+        .transpose()?;
+    if let Some(codes) = &task.ok_codes
+        && codes.is_empty()
+    {
+        return Err(
+            Diagnostic::new(format!("task `{tname}`: `ok_codes` is empty"))
+                .at(src, task.name.span())
+                .help("list the exit codes that mean success, like [0, 1]")
+                .into(),
+        );
+    }
+
+    if let Some(&code) = task
+        .ok_codes
+        .iter()
+        .flatten()
+        .find(|c| !(0..=255).contains(*c))
+    {
+        return Err(Diagnostic::new(format!(
+            "task `{tname}`: exit code `{code}` in `ok_codes` can never happen"
+        ))
+        .at(src, task.name.span())
+        .help("exit codes are 0 to 255 (a process killed by a signal has none)")
+        .into());
+    }
+    if task
+        .timeout
+        .or(m.job.timeout)
+        .is_some_and(|t| t.0.is_zero())
+    {
+        return Err(Diagnostic::new(format!(
+            "task `{tname}`: `timeout` is 0, so every attempt would time out at once"
+        ))
+        .at(src, task.name.span())
+        .help("give a real limit, like \"10m\", or leave `timeout` out for none")
+        .into());
+    }
+    if let Some(run) = &task.run
+        && let Some(first) = run.get_ref().first()
+        && first.get_ref().is_empty()
+    {
+        return Err(Diagnostic::new(format!(
+            "task `{tname}`: the program in `run` is an empty string"
+        ))
+        .at(src, first.span())
+        .help("the first element of `run` names the program, like \"convert\"")
+        .into());
+    }
+
+    // Keys only some includes set must be set for every unit whose templates use them.
+    check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
+
+    let mut units = Vec::with_capacity(exp.combos.len());
+    for combo in exp.combos {
+        let id = unit_id(
+            tname,
+            &exp.keys,
+            exp.declared,
+            &combo.values,
+            combo.own_keys.as_deref(),
+        );
+        units.push(Unit {
+            task: ti as u32,
+            id: id.into_boxed_str(),
+            values: combo.values,
+            needs: Box::new([]),
+        });
+    }
+    let plan = TaskPlan {
+        name: tname.clone(),
+        keys: exp.keys,
+        declared: exp.declared,
+        command,
+        inputs,
+        outputs,
+        env,
+        dir,
+        retries: task.retries.or(m.job.retries).unwrap_or(0),
+        retry_delay: task
+            .retry_delay
+            .or(m.job.retry_delay)
+            .map_or(Duration::from_secs(1), |d| d.0),
+        timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
+        allow_failure: task.allow_failure.unwrap_or(false),
+        keep_failed_outputs: task
+            .keep_failed_outputs
+            .or(m.job.keep_failed_outputs)
+            .unwrap_or(false),
+        ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
+        needs: Vec::new(),
+        uses,
+        max_parallel,
+        units: first_unit..first_unit + units.len(),
+        pending: None,
+    };
+    Ok((plan, units))
+}
+
+/// What is left of the plan's limits after a task's units.
+fn spend(b: Budget, units: usize, keys: usize) -> Budget {
+    Budget {
+        units: b.units.saturating_sub(units),
+        slots: b.slots.saturating_sub(units.saturating_mul(keys)),
+    }
+}
+
+/// Stage: unique ids, unit edges, and the shell arithmetic check.
+fn finish(cx: &Context<'_>, mut plan: Plan) -> Result<Plan, Error> {
+    let m = &cx.loaded.manifest;
+    let src = &cx.loaded.source;
+    {
+        let mut ids: HashSet<&str> = HashSet::with_capacity(plan.units.len());
+        for u in &plan.units {
+            if !ids.insert(&u.id) {
+                let task = &m.tasks[u.task as usize];
+                return Err(Diagnostic::new(format!("duplicate unit id `{}`", u.id))
+                    .at(src, task.name.span())
+                    .help("two combinations render the same id; make the matrix values (or include entries) distinct")
+                    .into());
+            }
+        }
+    }
+    graph::link(&plan.tasks, &mut plan.units);
     if let Some((u, span, v)) = plan.non_integer_in_arithmetic() {
         let unit = &plan.units[u];
         let task = &m.tasks[unit.task as usize];
@@ -637,7 +834,7 @@ fn static_slot(name: &str, vars: &[String]) -> Option<Slot> {
     }
 }
 
-struct StaticCx<'a> {
+pub(crate) struct StaticCx<'a> {
     vars: &'a [Value],
     job: &'a str,
     task: &'a str,

@@ -8,19 +8,19 @@ use super::unit::{TaskPlan, Unit};
 use super::value::Value;
 
 /// Find a cycle in the task graph, as task indices `a -> b -> ... -> a`.
-pub fn find_cycle(tasks: &[TaskPlan]) -> Option<Vec<usize>> {
+pub fn find_cycle(tasks: &[Vec<usize>]) -> Option<Vec<usize>> {
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state = vec![0u8; tasks.len()];
     let mut stack: Vec<usize> = Vec::new();
     fn visit(
         t: usize,
-        tasks: &[TaskPlan],
+        tasks: &[Vec<usize>],
         state: &mut [u8],
         stack: &mut Vec<usize>,
     ) -> Option<Vec<usize>> {
         state[t] = 1;
         stack.push(t);
-        for &n in &tasks[t].needs {
+        for &n in &tasks[t] {
             if state[n] == 1 {
                 let from = stack.iter().position(|&x| x == n).unwrap_or(0);
                 let mut cycle = stack[from..].to_vec();

@@ -39,14 +39,6 @@ impl Budget {
         units: MAX_UNITS,
         slots: MAX_SLOTS,
     };
-
-    /// What is left after a task's expansion.
-    pub fn after(self, exp: &Expansion) -> Budget {
-        Budget {
-            units: self.units - exp.combos.len(),
-            slots: self.slots - exp.combos.len() * exp.keys.len(),
-        }
-    }
 }
 
 /// One combination: a value per task key (None where an include-added unit

@@ -5,6 +5,7 @@
 //! its globs and lines sources read, never on the machine or the run.
 
 pub(crate) mod build;
+pub mod dynamic;
 mod graph;
 mod grid;
 mod matrix;
@@ -20,7 +21,7 @@ mod unit;
 pub mod value;
 mod walk;
 
-pub use build::{PlanOptions, build, manifest_dir};
-pub use select::select;
+pub use build::{PlanOptions, build, expand, manifest_dir};
+pub use select::{select, select_new};
 pub use unit::{Command, CommandTemplate, JobSettings, Plan, Start, TaskPlan, Unit};
 pub use value::Value;

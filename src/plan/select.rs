@@ -15,28 +15,20 @@ pub fn select(plan: &Plan, patterns: &[String], with_deps: bool) -> Result<Vec<b
         return Ok(vec![true; n]);
     }
     let mut selected = vec![false; n];
+    // Tasks whose units come at run time, that a pattern names.
+    let mut pending_named: Vec<usize> = Vec::new();
     for p in patterns {
-        // Ids contain `[`, a glob class: a pattern equal to some id or task name
-        // is taken exactly, and one that is not a valid glob literally.
-        let exact = plan
-            .units
-            .iter()
-            .any(|u| &*u.id == p.as_str() || plan.tasks[u.task as usize].name == *p);
-        let glob = if exact {
-            None
-        } else {
-            glob::Pattern::new(p).ok()
-        };
+        let hit = matcher(plan, p);
         let mut any = false;
         for (i, u) in plan.units.iter().enumerate() {
-            let task = &plan.tasks[u.task as usize].name;
-            let hit = &*u.id == p.as_str()
-                || task == p
-                || glob
-                    .as_ref()
-                    .is_some_and(|g| g.matches(&u.id) || g.matches(task));
-            if hit {
+            if hit(&u.id, &plan.tasks[u.task as usize].name) {
                 selected[i] = true;
+                any = true;
+            }
+        }
+        for (t, task) in plan.tasks.iter().enumerate() {
+            if task.pending.is_some() && names_pending(p, &task.name, &hit) {
+                pending_named.push(t);
                 any = true;
             }
         }
@@ -54,6 +46,17 @@ pub fn select(plan: &Plan, patterns: &[String], with_deps: bool) -> Result<Vec<b
     if !with_deps {
         return Ok(selected);
     }
+    // A pending task's deps are its tasks' units (what its units will need).
+    let mut tasks: Vec<usize> = pending_named;
+    let mut seen = vec![false; plan.tasks.len()];
+    while let Some(t) = tasks.pop() {
+        for &d in &plan.tasks[t].needs {
+            if !std::mem::replace(&mut seen[d], true) {
+                selected[plan.tasks[d].units.clone()].fill(true);
+                tasks.push(d);
+            }
+        }
+    }
     // A task may need a later task, so close the set with a worklist.
     let mut stack: Vec<usize> = (0..n).filter(|&i| selected[i]).collect();
     while let Some(i) = stack.pop() {
@@ -65,6 +68,51 @@ pub fn select(plan: &Plan, patterns: &[String], with_deps: bool) -> Result<Vec<b
         }
     }
     Ok(selected)
+}
+
+/// Which of the units from `from` on (a pending task's, just expanded)
+/// the patterns select; all with none. Their needs were decided at start.
+pub fn select_new(plan: &Plan, patterns: &[String], from: usize) -> Vec<bool> {
+    let hits: Vec<_> = patterns.iter().map(|p| matcher(plan, p)).collect();
+    plan.units[from..]
+        .iter()
+        .map(|u| {
+            let task = &plan.tasks[u.task as usize].name;
+            hits.is_empty() || hits.iter().any(|h| h(&u.id, task))
+        })
+        .collect()
+}
+
+/// Does pattern `p` select units a pending task `task` will have: its
+/// name, a glob over it, or a glob over its ids (`task[key=a*`)?
+fn names_pending(p: &str, task: &str, hit: &impl Fn(&str, &str) -> bool) -> bool {
+    hit(task, task)
+        || p.strip_prefix(task)
+            .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('*'))
+}
+
+/// The test for one pattern: exact id, task name, or glob over either.
+fn matcher(plan: &Plan, p: &str) -> impl Fn(&str, &str) -> bool + use<> {
+    // Ids contain `[`, a glob class: a pattern equal to some id or task name
+    // is taken exactly, and one that is not a valid glob literally.
+    let exact = plan
+        .units
+        .iter()
+        .any(|u| &*u.id == p || plan.tasks[u.task as usize].name == *p)
+        || plan.tasks.iter().any(|t| t.name == *p);
+    let glob = if exact {
+        None
+    } else {
+        glob::Pattern::new(p).ok()
+    };
+    let p = p.to_owned();
+    move |id: &str, task: &str| {
+        id == p
+            || task == p
+            || glob
+                .as_ref()
+                .is_some_and(|g| g.matches(id) || g.matches(task))
+    }
 }
 
 #[cfg(test)]

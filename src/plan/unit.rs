@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::dynamic::Pending;
 use super::resources::{Pool, Use};
 use super::template::{Context, Lookup, Segment, Slot, Template};
 use super::value::Value;
@@ -37,7 +38,7 @@ pub enum CommandTemplate {
     Shell(Template),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TaskPlan {
     pub name: String,
     /// Declared matrix keys, then keys only includes bring.
@@ -65,9 +66,12 @@ pub struct TaskPlan {
     pub max_parallel: Option<u32>,
     /// The task's units: a contiguous range of the plan.
     pub units: std::ops::Range<usize>,
+    /// Its matrix reads a file that tasks it needs write: it has no units
+    /// until they have finished (see `dynamic`).
+    pub pending: Option<Pending>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Unit {
     pub task: u32,
     pub id: Box<str>,
@@ -77,7 +81,7 @@ pub struct Unit {
     pub needs: Box<[u32]>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub job: JobSettings,
     pub tasks: Vec<TaskPlan>,

@@ -60,6 +60,21 @@ pub enum JsonEvent {
         time: String,
         reason: CancelReason,
     },
+    /// A pending task's list was read (its producers finished): the plan
+    /// grew by `total` units, `units` of them selected to run.
+    TaskExpanded {
+        time: String,
+        task: String,
+        units: usize,
+        total: usize,
+    },
+    /// The lists of these pending tasks could not be used: they and what
+    /// needs them are skipped, and the run fails.
+    TaskExpandFailed {
+        time: String,
+        tasks: Vec<String>,
+        error: String,
+    },
     UnitFinished {
         time: String,
         id: String,
@@ -115,6 +130,22 @@ impl JsonEvent {
         let task = |u: u32| plan.task_of(u as usize).name.clone();
         Some(match ev {
             Event::OutputLine { .. } => return None,
+            Event::Expanded {
+                plan,
+                task,
+                units,
+                selected,
+            } => JsonEvent::TaskExpanded {
+                time: time(SystemTime::now()),
+                task: plan.tasks[*task].name.clone(),
+                units: selected.len(),
+                total: units.len(),
+            },
+            Event::ExpandFailed { tasks, message } => JsonEvent::TaskExpandFailed {
+                time: time(SystemTime::now()),
+                tasks: tasks.iter().map(|&t| plan.tasks[t].name.clone()).collect(),
+                error: message.clone(),
+            },
             Event::JobStarted {
                 selected,
                 total,

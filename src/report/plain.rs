@@ -15,6 +15,8 @@ use super::tail::read_tail;
 use crate::event::{Event, Finished};
 use crate::manifest::OutputMode;
 use crate::outcome::{CancelReason, Counts, Outcome};
+use std::sync::Arc;
+
 use crate::plan::Plan;
 use crate::plan::value::display_path;
 
@@ -41,8 +43,9 @@ pub struct ReportOptions {
     pub github: bool,
 }
 
-pub struct PlainReporter<'a, E: Write, O: Write> {
-    plan: &'a Plan,
+pub struct PlainReporter<E: Write, O: Write> {
+    /// Replaced when a pending task expands.
+    plan: Arc<Plan>,
     opts: ReportOptions,
     err: E,
     out: O,
@@ -69,8 +72,8 @@ pub struct PlainReporter<'a, E: Write, O: Write> {
     said_terminating: bool,
 }
 
-impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
-    pub fn new(plan: &'a Plan, opts: ReportOptions, err: E, out: O) -> Self {
+impl<E: Write, O: Write> PlainReporter<E, O> {
+    pub fn new(plan: Arc<Plan>, opts: ReportOptions, err: E, out: O) -> Self {
         PlainReporter {
             plan,
             opts,
@@ -121,7 +124,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
     /// Periodic work between events: the bar's running list, plain status lines.
     pub fn tick(&mut self) -> io::Result<()> {
         if let Some(bar) = &mut self.bar {
-            bar.tick(self.plan);
+            bar.tick(&self.plan);
             return Ok(());
         }
         if self.opts.display == Display::Plain
@@ -242,6 +245,35 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                 }
             }
             Event::UnitFinished(f) => self.finished(f, w)?,
+            Event::Expanded {
+                plan,
+                task,
+                selected,
+                ..
+            } => {
+                self.plan = Arc::clone(plan);
+                self.selected += selected.len();
+                self.order.extend_from_slice(selected);
+                let name = &plan.tasks[*task].name;
+                if let Some(bar) = &mut self.bar {
+                    bar.grow(name, selected.len());
+                } else if verbose {
+                    writeln!(
+                        w,
+                        "jobrun: task `{name}` expanded: {} units",
+                        selected.len()
+                    )?;
+                }
+            }
+            Event::ExpandFailed { tasks, message } => {
+                let names: Vec<String> = tasks
+                    .iter()
+                    .map(|&t| format!("`{}`", self.plan.tasks[t].name))
+                    .collect();
+                let names = names.join(", ");
+                writeln!(w, "jobrun: task {names} cannot expand: {message}")?;
+                self.failures.push(FailureLine::expand(&names));
+            }
             Event::Waiting { pools } => {
                 self.waiting = waiting_text(pools);
             }
@@ -267,7 +299,7 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
                     &self.unrecorded,
                 )?;
                 if !self.plan.pools.is_empty() && self.opts.verbosity != Verbosity::Quiet {
-                    writeln!(w, "  peak use: {}", peak_text(self.plan, peaks))?;
+                    writeln!(w, "  peak use: {}", peak_text(&self.plan, peaks))?;
                 }
             }
             _ => {}
@@ -283,7 +315,8 @@ impl<'a, E: Write, O: Write> PlainReporter<'a, E, O> {
         if f.attempts > 0 {
             self.running = self.running.saturating_sub(1);
         }
-        let id = &*self.plan.units[f.unit as usize].id;
+        let plan = Arc::clone(&self.plan);
+        let id = &*plan.units[f.unit as usize].id;
         if f.attempts > 0 {
             self.note_duration(f.duration, id);
         }

@@ -11,6 +11,19 @@ use crate::plan::{Command, Plan};
 /// One line per selected unit: index, id, command, and what it waits for.
 pub fn write_table(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::Result<()> {
     for (i, unit) in plan.units.iter().enumerate() {
+        let task = plan.task_of(i);
+        if let Some(p) = &task.pending
+            && task.units.start == i
+        {
+            let n = task.units.clone().filter(|&u| selected[u]).count();
+            writeln!(
+                out,
+                "    -  {}  {}; as its files are now, {n} unit{}:",
+                task.name,
+                p.describe(&plan.tasks),
+                if n == 1 { "" } else { "s" }
+            )?;
+        }
         if !selected[i] {
             continue;
         }
@@ -21,9 +34,49 @@ pub fn write_table(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::
             1 => write!(out, "  (needs {})", plan.units[unit.needs[0] as usize].id)?,
             n => write!(out, "  (needs {n} units)")?,
         }
+        let waits: Vec<&str> = task
+            .needs
+            .iter()
+            .map(|&t| &plan.tasks[t])
+            .filter(|t| t.pending.as_ref().is_some_and(|p| !p.preview))
+            .map(|t| t.name.as_str())
+            .collect();
+        if !waits.is_empty() {
+            write!(out, "  (and the units of pending {})", waits.join(", "))?;
+        }
         out.write_all(b"\n")?;
     }
+    for t in &plan.tasks {
+        if let Some(p) = &t.pending
+            && !p.preview
+        {
+            writeln!(out, "    -  {}  {}", t.name, p.describe(&plan.tasks))?;
+        }
+    }
     Ok(())
+}
+
+/// A pending task's line of `plan --json`.
+fn pending_json(plan: &Plan, t: &crate::plan::TaskPlan, selected: &[bool]) -> Option<Json> {
+    let p = t.pending.as_ref()?;
+    let producers: Vec<&str> = p
+        .producers
+        .iter()
+        .map(|&q| plan.tasks[q].name.as_str())
+        .collect();
+    let reads: Vec<Json> = p
+        .reads
+        .iter()
+        .map(|r| json!({"entry": r.entry, "path": r.path}))
+        .collect();
+    let units = p
+        .preview
+        .then(|| t.units.clone().filter(|&u| selected[u]).count());
+    Some(json!({
+        "task": t.name,
+        "pending": {"producers": producers, "reads": reads},
+        "units": units,
+    }))
 }
 
 /// The command as one shell-pasteable line (argv elements quoted as needed).
@@ -46,6 +99,12 @@ pub fn command_line(plan: &Plan, unit: usize) -> String {
 /// One JSON object per selected unit and line. Byte strings that are not
 /// UTF-8 are shown escaped (`\xNN`), as in unit ids.
 pub fn write_json(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::Result<()> {
+    for t in &plan.tasks {
+        if let Some(j) = pending_json(plan, t, selected) {
+            serde_json::to_writer(&mut *out, &j)?;
+            out.write_all(b"\n")?;
+        }
+    }
     for (i, unit) in plan.units.iter().enumerate() {
         if !selected[i] {
             continue;
@@ -102,6 +161,10 @@ pub fn write_json(out: &mut impl Write, plan: &Plan, selected: &[bool]) -> io::R
         }
         if let Some(n) = task.max_parallel {
             obj.insert("max_parallel".into(), json!(n));
+        }
+        if task.pending.is_some() {
+            // A unit of a pending task, as its list is now.
+            obj.insert("pending".into(), json!(true));
         }
         serde_json::to_writer(&mut *out, &Json::Object(obj))?;
         out.write_all(b"\n")?;

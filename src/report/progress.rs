@@ -31,6 +31,8 @@ pub struct Progress {
     waiting: String,
     /// The terminal's width when the run started.
     columns: Option<u16>,
+    /// "task +N" per pending task that expanded.
+    grown: Vec<String>,
 }
 
 impl Progress {
@@ -74,6 +76,7 @@ impl Progress {
             failed: 0,
             skipped: 0,
             waiting: String::new(),
+            grown: Vec::new(),
             columns,
         };
         p.update_counts();
@@ -103,11 +106,24 @@ impl Progress {
         }
     }
 
+    /// A pending task expanded: `n` more units to go.
+    pub fn grow(&mut self, task: &str, n: usize) {
+        self.grown.push(format!("{task} +{n}"));
+        self.guarded(|b| b.bar.inc_length(n as u64));
+        self.update_counts();
+    }
+
     fn update_counts(&mut self) {
         let mut text = format!(
             "ok {}  failed {}  skipped {}",
             self.ok, self.failed, self.skipped
         );
+        if !self.grown.is_empty() {
+            // The total grew as lists were read: say so, or the bar jumps back.
+            text.push_str("  (expanded: ");
+            text.push_str(&self.grown.join(", "));
+            text.push(')');
+        }
         if !self.waiting.is_empty() {
             text.push_str("  waiting ");
             text.push_str(&self.waiting);

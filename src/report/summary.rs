@@ -18,6 +18,20 @@ pub struct FailureLine {
     pub allowed: bool,
 }
 
+impl FailureLine {
+    /// A pending task whose list could not be used.
+    pub fn expand(tasks: &str) -> FailureLine {
+        FailureLine {
+            id: format!("task {tasks}: its list cannot be used (see above)"),
+            outcome: Outcome::Failed,
+            end: None,
+            attempts: 0,
+            log: None,
+            allowed: false,
+        }
+    }
+}
+
 pub fn write_summary(
     out: &mut impl Write,
     counts: &Counts,
