@@ -163,17 +163,14 @@ fn preview(planned: Planned, only: &[String]) -> (Plan, Vec<bool>) {
         let mut grew = false;
         for t in ready {
             let from = plan.units.len();
-            match plan::expand(&loaded, &options, &plan, &[t]) {
-                Ok(mut next) => {
-                    selected.extend(plan::select_new(&next, only, from));
-                    next.tasks[t].pending = pending[t]
-                        .clone()
-                        .map(|p| plan::dynamic::Pending { preview: true, ..p });
-                    plan = next;
-                    grew = true;
-                }
-                // Not written yet, or not usable yet: shown as pending.
-                Err(_) => {}
+            // Not written yet, or not usable yet: shown as pending.
+            if let Ok(mut next) = plan::expand(&loaded, &options, &plan, &[t]) {
+                selected.extend(plan::select_new(&next, only, from));
+                next.tasks[t].pending = pending[t]
+                    .clone()
+                    .map(|p| plan::dynamic::Pending { preview: true, ..p });
+                plan = next;
+                grew = true;
             }
         }
         if !grew {
