@@ -63,6 +63,10 @@ pub enum Event {
         units: std::ops::Range<usize>,
         selected: Vec<u32>,
     },
+    /// A pending task will not expand: a producer did not finish ok.
+    NotExpanded {
+        task: usize,
+    },
     /// The lists of these pending tasks could not be used (a run-time
     /// failure: they and what needs them are skipped).
     ExpandFailed {

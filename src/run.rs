@@ -63,11 +63,11 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             write_stdout(text.as_bytes())
         }
         Command::Slurm(args) => {
-            let (plan, selected) = load_plan(&args.input.plan_input())?;
+            let (plan, selected) = load_for_shards(&args.input.plan_input())?;
             crate::engine::submit::slurm(&args, &plan, &selected)
         }
         Command::K8s(args) => {
-            let (plan, selected) = load_plan(&args.input.plan_input())?;
+            let (plan, selected) = load_for_shards(&args.input.plan_input())?;
             crate::engine::k8s::k8s(&args, &plan, &selected)
         }
         Command::Schema { which } => {
@@ -109,6 +109,24 @@ fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
     load_plan_noting(input).map(|l| (l.plan, l.selected))
 }
 
+/// The plan a cluster engine splits into shards: pending tasks expanded
+/// as the shards will see them, the setup (see `expand_for_shards`) not
+/// selected.
+fn load_for_shards(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
+    let loaded = manifest::load(&input.file)?;
+    let options = options::plan_options(&input.selection.vars, &input.selection.resources)?;
+    let mut plan = plan::build(&loaded, &options)?;
+    let mut setup = Vec::new();
+    if plan.tasks.iter().any(|t| t.pending.is_some()) {
+        (plan, setup) = expand_for_shards(&loaded, &options, plan, &input.file)?;
+    }
+    let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
+    for u in setup {
+        selected[u] = false;
+    }
+    Ok((plan, selected))
+}
+
 /// A plan and what it was made from.
 struct Planned {
     plan: Plan,
@@ -123,10 +141,19 @@ struct Planned {
 fn load_plan_noting(input: &PlanInput) -> Result<Planned, Error> {
     let loaded = manifest::load(&input.file)?;
     let options = options::plan_options(&input.selection.vars, &input.selection.resources)?;
-    let plan = plan::build(&loaded, &options)?;
+    let mut plan = plan::build(&loaded, &options)?;
+    let shard = shard_of(input)?;
+    let mut setup = Vec::new();
+    if shard.is_some() && plan.tasks.iter().any(|t| t.pending.is_some()) {
+        (plan, setup) = expand_for_shards(&loaded, &options, plan, &input.file)?;
+    }
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
     let mut note = None;
-    if let Some(shard) = shard_of(input)? {
+    if let Some(shard) = shard {
+        // The setup is done: no shard runs it, and it ties no units together.
+        for &u in &setup {
+            selected[u] = false;
+        }
         note = plan::shard::apply(&plan, &mut selected, shard)?;
     }
     Ok(Planned {
@@ -136,6 +163,78 @@ fn load_plan_noting(input: &PlanInput) -> Result<Planned, Error> {
         loaded: Arc::new(loaded),
         options,
     })
+}
+
+/// A sharded run of a plan with pending tasks: every shard must see the
+/// same units, so the producers (and what they need: the setup) must have
+/// run, once, before the shards, and the pending tasks are expanded from
+/// their files now. The plan, and the setup's units.
+fn expand_for_shards(
+    loaded: &manifest::Loaded,
+    options: &plan::PlanOptions,
+    mut plan: Plan,
+    file: &std::path::Path,
+) -> Result<(Plan, Vec<usize>), Error> {
+    let mut in_setup = vec![false; plan.tasks.len()];
+    let mut stack: Vec<usize> = plan
+        .tasks
+        .iter()
+        .filter_map(|t| t.pending.as_ref())
+        .flat_map(|p| p.producers.iter().copied())
+        .collect();
+    while let Some(t) = stack.pop() {
+        if !std::mem::replace(&mut in_setup[t], true) {
+            stack.extend(plan.tasks[t].needs.iter().copied());
+        }
+    }
+    let setup_tasks: Vec<usize> = (0..plan.tasks.len())
+        .filter(|&t| in_setup[t] && plan.tasks[t].pending.is_none())
+        .collect();
+    let names: Vec<&str> = setup_tasks
+        .iter()
+        .map(|&t| plan.tasks[t].name.as_str())
+        .collect();
+    let how = format!(
+        "run it once first, unsharded: `jobrun {} --only {} --with-deps`; every shard then reads \
+         the same lists",
+        file.display(),
+        names.join(" --only ")
+    );
+    if setup_tasks.len() < in_setup.iter().filter(|&&b| b).count() {
+        return Err(Error::Usage(format!(
+            "--shard: a task whose units come at run time reads from another such task, so the \
+             shards cannot agree on the units; run the job unsharded, or {how}"
+        )));
+    }
+    let mut selected = vec![false; plan.units.len()];
+    for &t in &setup_tasks {
+        selected[plan.tasks[t].units.clone()].fill(true);
+    }
+    let prior = journal::read_prior(&plan, false);
+    let why = journal::explain_plan(&plan, &selected, &prior);
+    if let Some((u, w)) = why.iter().enumerate().find_map(|(u, w)| {
+        w.as_ref()
+            .filter(|w| **w != journal::Why::UpToDate)
+            .map(|w| (u, w))
+    }) {
+        return Err(Error::Usage(format!(
+            "--shard: the tasks whose units come at run time read what {} write{}, which is not \
+             done (`{}`: {w}); {how}",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if names.len() == 1 { "s" } else { "" },
+            plan.units[u].id
+        )));
+    }
+    let setup: Vec<usize> = (0..plan.units.len()).filter(|&u| selected[u]).collect();
+    let pending: Vec<usize> = (0..plan.tasks.len())
+        .filter(|&t| plan.tasks[t].pending.is_some())
+        .collect();
+    plan = plan::expand(loaded, options, &plan, &pending)?;
+    Ok((plan, setup))
 }
 
 /// `jobrun plan`: pending tasks expanded as far as their files exist now,

@@ -1160,6 +1160,7 @@ impl Shared<'_> {
                 return;
             }
             for &t in &skip {
+                let _ = self.tx.send(Event::NotExpanded { task: t });
                 self.drop_pending(st, &plan, t, Outcome::Skipped);
             }
             if ready.is_empty() {

@@ -68,6 +68,12 @@ pub enum JsonEvent {
         units: usize,
         total: usize,
     },
+    /// A pending task will not expand, because a task it reads from did
+    /// not finish ok: what needs it is skipped.
+    TaskSkipped {
+        time: String,
+        task: String,
+    },
     /// The lists of these pending tasks could not be used: they and what
     /// needs them are skipped, and the run fails.
     TaskExpandFailed {
@@ -140,6 +146,10 @@ impl JsonEvent {
                 task: plan.tasks[*task].name.clone(),
                 units: selected.len(),
                 total: units.len(),
+            },
+            Event::NotExpanded { task } => JsonEvent::TaskSkipped {
+                time: time(SystemTime::now()),
+                task: plan.tasks[*task].name.clone(),
             },
             Event::ExpandFailed { tasks, message } => JsonEvent::TaskExpandFailed {
                 time: time(SystemTime::now()),

@@ -70,6 +70,8 @@ pub struct PlainReporter<E: Write, O: Write> {
     /// What the "stopping" line already said, so escalations add only news.
     said_stopping: bool,
     said_terminating: bool,
+    /// Pending tasks that did not expand because a producer failed.
+    not_expanded: Vec<String>,
 }
 
 impl<E: Write, O: Write> PlainReporter<E, O> {
@@ -96,6 +98,7 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
             err_closed: false,
             said_stopping: false,
             said_terminating: false,
+            not_expanded: Vec::new(),
         }
     }
 
@@ -265,6 +268,9 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                     )?;
                 }
             }
+            Event::NotExpanded { task } => {
+                self.not_expanded.push(self.plan.tasks[*task].name.clone());
+            }
             Event::ExpandFailed { tasks, message } => {
                 let names: Vec<String> = tasks
                     .iter()
@@ -298,6 +304,13 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                     &self.slowest,
                     &self.unrecorded,
                 )?;
+                if !self.not_expanded.is_empty() {
+                    writeln!(
+                        w,
+                        "  not expanded, as a task they read from did not finish ok: {}",
+                        self.not_expanded.join(", ")
+                    )?;
+                }
                 if !self.plan.pools.is_empty() && self.opts.verbosity != Verbosity::Quiet {
                     writeln!(w, "  peak use: {}", peak_text(&self.plan, peaks))?;
                 }
