@@ -547,14 +547,16 @@ impl Shared<'_> {
                     }
                     match pick {
                         Pick::Start(u, held) => {
-                            let dep_ran = self.plan().units[u as usize]
+                            let plan = self.plan();
+                            let dep_ran = plan.units[u as usize]
                                 .needs
                                 .iter()
                                 .find(|&&d| {
-                                    !matches!(
-                                        st.done[d as usize],
-                                        Some(Outcome::UpToDate | Outcome::Filtered)
-                                    )
+                                    !plan.list_edge(u as usize, d)
+                                        && !matches!(
+                                            st.done[d as usize],
+                                            Some(Outcome::UpToDate | Outcome::Filtered)
+                                        )
                                 })
                                 .copied();
                             st.running[w] = Some(Running {

@@ -66,12 +66,16 @@ impl fmt::Display for Why {
 /// else the journal's.
 pub fn needs_of(plan: &Plan, i: usize, prior: &Prior, ran: &[Stamp]) -> String {
     let needs = &plan.units[i].needs;
-    needs_hash(needs.iter().enumerate().map(
-        |(k, &d)| match ran.get(k).copied().unwrap_or(NO_STAMP) {
-            NO_STAMP => prior.stamp_of(d),
-            s => s,
-        },
-    ))
+    needs_hash(
+        needs
+            .iter()
+            .enumerate()
+            .filter(|&(_, &d)| !plan.list_edge(i, d))
+            .map(|(k, &d)| match ran.get(k).copied().unwrap_or(NO_STAMP) {
+                NO_STAMP => prior.stamp_of(d),
+                s => s,
+            }),
+    )
 }
 
 /// Decide for unit `i` from its own record and its needs' records (a need
@@ -185,10 +189,9 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
             if why[i] != Some(Why::UpToDate) {
                 continue;
             }
-            let runs = plan.units[i]
-                .needs
-                .iter()
-                .find(|&&d| why[d as usize].as_ref().is_some_and(Why::runs));
+            let runs = plan.units[i].needs.iter().find(|&&d| {
+                !plan.list_edge(i, d) && why[d as usize].as_ref().is_some_and(Why::runs)
+            });
             if let Some(&d) = runs {
                 why[i] = Some(Why::DependencyRuns(plan.units[d as usize].id.to_string()));
                 changed = true;

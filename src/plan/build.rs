@@ -93,6 +93,10 @@ pub fn expand(
         let (mut t, more) = expand_task(&cx, ti, None, budget, next.units.len())?;
         budget = spend(budget, more.len(), t.keys.len());
         t.needs = std::mem::take(&mut next.tasks[ti].needs);
+        t.reads_from = next.tasks[ti]
+            .pending
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.producers.clone());
         next.tasks[ti] = t;
         next.units.extend(more);
     }
@@ -380,6 +384,7 @@ fn unchecked_task(cx: &Context<'_>, ti: usize) -> Result<TaskPlan, Error> {
         max_parallel: None,
         units: 0..0,
         pending: None,
+        reads_from: Vec::new(),
     })
 }
 
@@ -675,6 +680,7 @@ fn expand_task(
         max_parallel,
         units: first_unit..first_unit + units.len(),
         pending: None,
+        reads_from: Vec::new(),
     };
     Ok((plan, units))
 }

@@ -69,6 +69,10 @@ pub struct TaskPlan {
     /// Its matrix reads a file that tasks it needs write: it has no units
     /// until they have finished (see `dynamic`).
     pub pending: Option<Pending>,
+    /// Expanded from a list these tasks wrote: the edges to their units say
+    /// when the list is ready, not what a unit is made from, so a rerun of
+    /// them does not make this task's units stale (only a changed list does).
+    pub reads_from: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +213,13 @@ impl Plan {
             }
         }
         None
+    }
+
+    /// Is `need` one of `unit`'s needs only because it wrote its list (see
+    /// `TaskPlan::reads_from`)? Such needs do not make `unit` stale.
+    pub fn list_edge(&self, unit: usize, need: u32) -> bool {
+        let from = &self.task_of(unit).reads_from;
+        !from.is_empty() && from.contains(&(self.units[need as usize].task as usize))
     }
 
     /// Does any template of this task use `{worker}` or `{resource.X}`?

@@ -277,7 +277,10 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                     .map(|&t| format!("`{}`", self.plan.tasks[t].name))
                     .collect();
                 let names = names.join(", ");
-                writeln!(w, "jobrun: task {names} cannot expand: {message}")?;
+                let what = if tasks.len() == 1 { "task" } else { "tasks" };
+                // The message is a located diagnostic (file:line of the list).
+                let message = message.strip_prefix("error: ").unwrap_or(message);
+                writeln!(w, "jobrun: {what} {names} cannot expand: {message}")?;
                 self.failures.push(FailureLine::expand(&names));
             }
             Event::Waiting { pools } => {

@@ -8,6 +8,7 @@ mod exec;
 
 mod bad;
 mod crash;
+mod dynamic;
 mod faults;
 mod hostile;
 mod journal;
