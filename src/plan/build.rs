@@ -400,9 +400,94 @@ fn expand_task(
 ) -> Result<(TaskPlan, Vec<Unit>), Error> {
     let m = &cx.loaded.manifest;
     let src = &cx.loaded.source;
+    let pools = &cx.pools;
+    let task = &m.tasks[ti];
+    let tname = task.name.get_ref();
+    let exp = task_matrix(cx, ti, matrix, budget)?;
+    let uses = resources::uses(tname, &task.uses, pools, src)?;
+    let max_parallel = match &task.max_parallel {
+        Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+        Some(n) => {
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
+                n.get_ref()
+            ))
+            .at(src, n.span())
+            .help("it caps how many of the task's units run at once; leave it out for no cap")
+            .into());
+        }
+        None => None,
+    };
+    let Templates {
+        command,
+        inputs,
+        outputs,
+        env,
+        dir,
+    } = task_templates(cx, ti, &exp, &uses)?;
+    check_settings(cx, ti)?;
+    // Keys only some includes set must be set for every unit whose templates use them.
+    check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
+
+    let mut units = Vec::with_capacity(exp.combos.len());
+    for combo in exp.combos {
+        let id = unit_id(
+            tname,
+            &exp.keys,
+            exp.declared,
+            &combo.values,
+            combo.own_keys.as_deref(),
+        );
+        units.push(Unit {
+            task: ti as u32,
+            id: id.into_boxed_str(),
+            values: combo.values,
+            needs: Box::new([]),
+        });
+    }
+    let plan = TaskPlan {
+        name: tname.clone(),
+        keys: exp.keys,
+        declared: exp.declared,
+        command,
+        inputs,
+        outputs,
+        env,
+        dir,
+        retries: task.retries.or(m.job.retries).unwrap_or(0),
+        retry_delay: task
+            .retry_delay
+            .or(m.job.retry_delay)
+            .map_or(Duration::from_secs(1), |d| d.0),
+        timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
+        allow_failure: task.allow_failure.unwrap_or(false),
+        keep_failed_outputs: task
+            .keep_failed_outputs
+            .or(m.job.keep_failed_outputs)
+            .unwrap_or(false),
+        ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
+        needs: Vec::new(),
+        uses,
+        max_parallel,
+        units: first_unit..first_unit + units.len(),
+        pending: None,
+        reads_from: Vec::new(),
+    };
+    Ok((plan, units))
+}
+
+/// A task's matrix, expanded within the plan's budget (`matrix` stands in
+/// for the task's own when given).
+fn task_matrix(
+    cx: &Context<'_>,
+    ti: usize,
+    matrix: Option<&IndexMap<String, Spanned<toml::Value>>>,
+    budget: Budget,
+) -> Result<matrix::Expansion, Error> {
+    let m = &cx.loaded.manifest;
+    let src = &cx.loaded.source;
     let job = &cx.job;
     let var_names = &cx.var_names;
-    let pools = &cx.pools;
     let task = &m.tasks[ti];
     let tname = task.name.get_ref();
     let scx = cx.static_cx(tname);
@@ -443,20 +528,23 @@ fn expand_task(
         }
     }
 
-    let uses = resources::uses(tname, &task.uses, pools, src)?;
-    let max_parallel = match &task.max_parallel {
-        Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
-        Some(n) => {
-            return Err(Diagnostic::new(format!(
-                "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
-                n.get_ref()
-            ))
-            .at(src, n.span())
-            .help("it caps how many of the task's units run at once; leave it out for no cap")
-            .into());
-        }
-        None => None,
-    };
+    Ok(exp)
+}
+
+/// The task's templates, parsed against its keys: every name resolved or a
+/// located error with a suggestion.
+fn task_templates(
+    cx: &Context<'_>,
+    ti: usize,
+    exp: &matrix::Expansion,
+    uses: &[resources::Use],
+) -> Result<Templates, Error> {
+    let src = &cx.loaded.source;
+    let var_names = &cx.var_names;
+    let pools = &cx.pools;
+    let m = &cx.loaded.manifest;
+    let task = &m.tasks[ti];
+    let tname = task.name.get_ref();
     let keys = exp.keys.clone();
     let resolve = |name: &str| -> Result<Slot, Option<String>> {
         if let Some(k) = keys.iter().position(|k| k == name) {
@@ -587,6 +675,30 @@ fn expand_task(
         .as_ref()
         .map(|d| parse_fixed(d, "dir"))
         .transpose()?;
+    Ok(Templates {
+        command,
+        inputs,
+        outputs,
+        env,
+        dir,
+    })
+}
+
+struct Templates {
+    command: CommandTemplate,
+    inputs: Vec<Template>,
+    outputs: Vec<Template>,
+    env: Vec<(String, Template)>,
+    dir: Option<Template>,
+}
+
+/// Settings that cannot work whatever the units: no exit code that means
+/// success, a zero timeout, an empty program.
+fn check_settings(cx: &Context<'_>, ti: usize) -> Result<(), Error> {
+    let src = &cx.loaded.source;
+    let m = &cx.loaded.manifest;
+    let task = &m.tasks[ti];
+    let tname = task.name.get_ref();
     if let Some(codes) = &task.ok_codes
         && codes.is_empty()
     {
@@ -635,54 +747,7 @@ fn expand_task(
         .into());
     }
 
-    // Keys only some includes set must be set for every unit whose templates use them.
-    check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
-
-    let mut units = Vec::with_capacity(exp.combos.len());
-    for combo in exp.combos {
-        let id = unit_id(
-            tname,
-            &exp.keys,
-            exp.declared,
-            &combo.values,
-            combo.own_keys.as_deref(),
-        );
-        units.push(Unit {
-            task: ti as u32,
-            id: id.into_boxed_str(),
-            values: combo.values,
-            needs: Box::new([]),
-        });
-    }
-    let plan = TaskPlan {
-        name: tname.clone(),
-        keys: exp.keys,
-        declared: exp.declared,
-        command,
-        inputs,
-        outputs,
-        env,
-        dir,
-        retries: task.retries.or(m.job.retries).unwrap_or(0),
-        retry_delay: task
-            .retry_delay
-            .or(m.job.retry_delay)
-            .map_or(Duration::from_secs(1), |d| d.0),
-        timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
-        allow_failure: task.allow_failure.unwrap_or(false),
-        keep_failed_outputs: task
-            .keep_failed_outputs
-            .or(m.job.keep_failed_outputs)
-            .unwrap_or(false),
-        ok_codes: task.ok_codes.clone().unwrap_or_else(|| vec![0]),
-        needs: Vec::new(),
-        uses,
-        max_parallel,
-        units: first_unit..first_unit + units.len(),
-        pending: None,
-        reads_from: Vec::new(),
-    };
-    Ok((plan, units))
+    Ok(())
 }
 
 /// What is left of the plan's limits after a task's units.
