@@ -17,6 +17,7 @@ mod props;
 mod quoting;
 mod report;
 mod resources;
+mod rows;
 mod scale;
 mod schema;
 mod slurm;
