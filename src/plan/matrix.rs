@@ -1,8 +1,10 @@
 //! Matrix expansion: value sources, cartesian product, then GitHub Actions
 //! `exclude` and `include` (SPEC 1.1).
 //!
-//! Invariants: combinations come out in matrix order (declared keys, the last
-//! varying fastest), then the combinations includes add, in include order.
+//! Invariants: combinations come out in matrix order (declared entries, the
+//! last varying fastest; a row file is one entry whose columns are keys, in
+//! its place), then the combinations includes add, in include order. No two
+//! entries give the same key.
 //! The number of units and of values they keep is known and checked against
 //! the plan's budget before any combination is made. Each include or exclude
 //! entry costs the combinations it names (one, when it gives every matrix
