@@ -111,7 +111,8 @@ pub struct Task {
     /// Unique name, [A-Za-z0-9_-]+.
     #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub name: Spanned<String>,
-    /// Value sources, combined as a cartesian product in declaration order.
+    /// Value sources, combined as a cartesian product in declaration order
+    /// (a row source: its rows, each giving a key per column).
     #[serde(default)]
     #[schemars(with = "IndexMap<String, MatrixSourceSchema>")]
     pub matrix: IndexMap<String, Spanned<toml::Value>>,
@@ -194,6 +195,12 @@ pub enum MatrixSourceSchema {
     Lines(LinesSchema),
     /// Integers START..END, END exclusive.
     Range(RangeSchema),
+    /// Rows of a CSV file with a header row: each column is a key.
+    Csv(CsvSchema),
+    /// Rows of a JSON array of objects: each member is a key.
+    Json(JsonArraySchema),
+    /// Rows of a JSON Lines file, an object per line: each member is a key.
+    Jsonl(JsonlSchema),
 }
 
 #[derive(JsonSchema)]
@@ -212,6 +219,36 @@ pub struct GlobSchema {
 pub struct LinesSchema {
     lines: String,
     /// An empty file is not an error.
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CsvSchema {
+    csv: String,
+    /// A header without rows is not an error.
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct JsonArraySchema {
+    json: String,
+    /// An empty array is not an error.
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct JsonlSchema {
+    jsonl: String,
+    /// A file without an object is not an error.
     #[serde(default)]
     allow_empty: bool,
 }

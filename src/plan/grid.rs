@@ -1,8 +1,9 @@
 //! The cartesian product as numbers: combination `i` is `i` in mixed radix
-//! over the keys' value counts, the last key fastest (plan order). An include
-//! or exclude entry then names a sub-grid, found from the positions of its
-//! values, so matching costs the combinations an entry names, never a search
-//! through all of them.
+//! over the axes' value counts, the last axis fastest (plan order). An axis
+//! is one source: one key's values, or a row file's rows (a key per column).
+//! An include or exclude entry then names a sub-grid, found from the
+//! positions of its values, so matching costs the combinations an entry
+//! names, never a search through all of them.
 
 use std::collections::HashMap;
 
@@ -14,12 +15,37 @@ pub struct Grid {
     total: usize,
 }
 
-/// Positions a key may take: (key, positions among its values).
+/// Positions an axis may take: (axis, positions among its values), an axis
+/// at most once.
 pub type Picks = [(usize, Vec<u32>)];
 
+/// Adds an axis's positions to `picks`. An axis already there (two columns
+/// of one row file) keeps the positions both allow.
+pub fn narrow(picks: &mut Vec<(usize, Vec<u32>)>, axis: usize, positions: Vec<u32>) {
+    let Some((_, have)) = picks.iter_mut().find(|(a, _)| *a == axis) else {
+        picks.push((axis, positions));
+        return;
+    };
+    // Both ascending: a merge.
+    let mut both = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < have.len() && j < positions.len() {
+        match have[i].cmp(&positions[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both.push(have[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    *have = both;
+}
+
 impl Grid {
-    /// `sizes`: the value count of each key; their product must fit a usize.
-    /// No key gives no combination (a task without a matrix is handled apart).
+    /// `sizes`: the value count of each axis; their product must fit a usize.
+    /// No axis gives no combination (a task without a matrix is handled apart).
     pub fn new(sizes: Vec<usize>) -> Grid {
         let mut strides = vec![0; sizes.len()];
         let mut total = 1usize;
@@ -41,8 +67,8 @@ impl Grid {
         self.total
     }
 
-    /// Calls `f` with every combination whose keys in `picks` take one of the
-    /// positions given (the other keys any), in plan order when each key's
+    /// Calls `f` with every combination whose axes in `picks` take one of the
+    /// positions given (the other axes any), in plan order when each axis's
     /// positions are sorted. `f` returns false to stop.
     pub fn each(&self, picks: &Picks, mut f: impl FnMut(usize) -> bool) {
         if self.total == 0 || picks.iter().any(|(_, p)| p.is_empty()) {
@@ -80,7 +106,8 @@ impl Grid {
 }
 
 /// Where each value of one key is. Most sources hold a value once; a lines
-/// file may repeat one, and an entry naming it then names every copy.
+/// file may repeat one (and a row file's column mostly does), and an entry
+/// naming it then names every copy.
 pub struct Positions<'v> {
     first: HashMap<&'v [u8], u32>,
     more: HashMap<u32, Vec<u32>>,
@@ -159,5 +186,16 @@ mod tests {
         assert_eq!(p.of(&Value::from("a")), [0, 2, 4]);
         assert_eq!(p.of(&Value::from("c")), [3]);
         assert_eq!(p.of(&Value::from("d")), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn two_columns_of_one_axis_narrow_it() {
+        let mut picks = vec![(1, vec![0, 2])];
+        narrow(&mut picks, 0, vec![1, 3, 5]);
+        narrow(&mut picks, 0, vec![0, 3, 4, 5]);
+        narrow(&mut picks, 1, vec![2]);
+        assert_eq!(picks, [(1, vec![2]), (0, vec![3, 5])]);
+        narrow(&mut picks, 0, vec![4]);
+        assert_eq!(picks[1], (0, vec![]));
     }
 }

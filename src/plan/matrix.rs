@@ -1,8 +1,10 @@
 //! Matrix expansion: value sources, cartesian product, then GitHub Actions
 //! `exclude` and `include` (SPEC 1.1).
 //!
-//! Invariants: combinations come out in matrix order (declared keys, the last
-//! varying fastest), then the combinations includes add, in include order.
+//! Invariants: combinations come out in matrix order (declared entries, the
+//! last varying fastest; a row file is one entry whose columns are keys, in
+//! its place), then the combinations includes add, in include order. No two
+//! entries give the same key.
 //! The number of units and of values they keep is known and checked against
 //! the plan's budget before any combination is made. Each include or exclude
 //! entry costs the combinations it names (one, when it gives every matrix
@@ -15,7 +17,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::grid::{Grid, Positions};
+use super::grid::{self, Grid, Positions};
 use super::source::{self, Source as ValueSource};
 use super::template::{Lookup, Template};
 use super::value::Value;
@@ -92,7 +94,6 @@ pub fn expand(
     exclude: &[Entry],
     budget: Budget,
 ) -> Result<Expansion, Diagnostic> {
-    let mut keys: Vec<String> = Vec::new();
     let mut sources: Vec<ValueSource<'_>> = Vec::new();
     for (key, value) in matrix {
         check_key_name(scope, key, value.span())?;
@@ -106,25 +107,36 @@ pub fn expand(
             );
         }
         sources.push(ValueSource::new(scope, key, value)?);
-        keys.push(key.clone());
     }
-    let declared = keys.len();
     let last_key = || sources.last().map_or(0..0, |s| s.span.clone());
-    let Some(values) = source_values(scope, &sources, budget.units)? else {
+    let Some(axes) = source_values(scope, &sources, budget)? else {
         return Err(too_many(scope, budget, last_key()));
     };
-    let grid = Grid::new(values.iter().map(Vec::len).collect());
-    let mut index: HashMap<String, usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(k, n)| (n.clone(), k))
-        .collect();
+    // Declared keys in declaration order, a row file's columns in its place.
+    let mut keys: Vec<String> = Vec::new();
+    // Where each declared key's values are: (axis, column).
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (a, axis) in axes.iter().enumerate() {
+        for (c, key) in axis.keys.iter().enumerate() {
+            if let Some(&k) = index.get(key) {
+                return Err(clash(scope, key, &sources[at[k].0], &sources[a]));
+            }
+            index.insert(key.clone(), keys.len());
+            keys.push(key.clone());
+            at.push((a, c));
+        }
+    }
+    let declared = keys.len();
+    let grid = Grid::new(axes.iter().map(|a| a.len).collect());
     // Built for the keys entries name, when they first name them.
     let mut positions: Vec<Option<Positions<'_>>> = (0..declared).map(|_| None).collect();
-    let mut pick = |k: usize, v: &Value| -> Vec<u32> {
-        positions[k]
-            .get_or_insert_with(|| Positions::new(&values[k]))
-            .of(v)
+    let mut pick = |k: usize, v: &Value, picks: &mut Vec<(usize, Vec<u32>)>| {
+        let (a, c) = at[k];
+        let p = positions[k]
+            .get_or_insert_with(|| Positions::new(&axes[a].columns[c]))
+            .of(v);
+        grid::narrow(picks, a, p);
     };
 
     // Exclude first, entry by entry: one that removes nothing is an error
@@ -145,7 +157,7 @@ pub fn expand(
                 };
                 return Err(d.help(format!("matrix keys: {}", list(&keys))));
             };
-            picks.push((k, pick(k, &value)));
+            pick(k, &value, &mut picks);
         }
         let mut removes = false;
         grid.each(&picks, |i| {
@@ -181,7 +193,7 @@ pub fn expand(
             check_key_name(scope, &key, span)?;
             match index.get(&key) {
                 Some(&k) if k < declared => {
-                    ext.picks.push((k, pick(k, &value)));
+                    pick(k, &value, &mut ext.picks);
                     ext.matching.push((k, value));
                 }
                 Some(&k) => ext.extras.push((k, value)),
@@ -202,7 +214,7 @@ pub fn expand(
     let added = extensions.iter().filter(|e| !e.extends).count();
     // No matrix: one unit, unless includes alone define the units (GitHub
     // treats an include-only matrix as one job per entry).
-    let lone = usize::from(declared == 0 && added == 0);
+    let lone = usize::from(sources.is_empty() && added == 0);
     let units = kept + added + lone;
     if units > budget.units {
         return Err(too_many(scope, budget, last_key()));
@@ -228,7 +240,8 @@ pub fn expand(
     let mut combos: Vec<Combo> = Vec::with_capacity(units);
     // Where each kept combination is, when excludes removed some.
     let mut slot: Vec<u32> = Vec::new();
-    let mut idx = vec![0usize; declared];
+    // Each axis's row in combination `i`.
+    let mut idx = vec![0usize; axes.len()];
     for i in 0..grid.total() {
         if !removed.is_empty() {
             slot.push(if is_kept(i) {
@@ -239,19 +252,22 @@ pub fn expand(
         }
         if is_kept(i) {
             let mut v: Vec<Option<Value>> = Vec::with_capacity(width);
-            v.extend(idx.iter().zip(&values).map(|(&j, s)| Some(s[j].clone())));
+            v.extend(
+                at.iter()
+                    .map(|&(a, c)| Some(axes[a].columns[c][idx[a]].clone())),
+            );
             v.resize(width, None);
             combos.push(Combo {
                 values: v.into_boxed_slice(),
                 own_keys: None,
             });
         }
-        for k in (0..declared).rev() {
-            idx[k] += 1;
-            if idx[k] < values[k].len() {
+        for a in (0..axes.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < axes[a].len {
                 break;
             }
-            idx[k] = 0;
+            idx[a] = 0;
         }
     }
     for ext in extensions {
@@ -295,19 +311,26 @@ pub fn expand(
     })
 }
 
-/// Every source's values, or `None` when their product is over `budget`.
-/// Arrays and ranges are counted before anything is read or made; globs and
-/// lines files are then read with what they leave.
+/// One source's values, ready to combine: a column per key, all `len` long.
+struct Axis {
+    keys: Vec<String>,
+    columns: Vec<Vec<Value>>,
+    len: usize,
+}
+
+/// Every source's values, or `None` when their product is over the budget.
+/// Arrays and ranges are counted before anything is read or made; globs,
+/// lines and row files are then read with what they leave.
 fn source_values(
     scope: &Scope<'_>,
     sources: &[ValueSource<'_>],
-    budget: usize,
-) -> Result<Option<Vec<Vec<Value>>>, Diagnostic> {
+    budget: Budget,
+) -> Result<Option<Vec<Axis>>, Diagnostic> {
     let mut product = 1usize;
     let mut over = false;
     for n in sources.iter().filter_map(ValueSource::len) {
         match product.checked_mul(n) {
-            Some(p) if p <= budget => product = p,
+            Some(p) if p <= budget.units => product = p,
             _ => over = true,
         }
     }
@@ -316,7 +339,7 @@ fn source_values(
     // then only checked, and not even opened unless one was empty.
     let mut empty = false;
     let mut unread = Vec::new();
-    let mut values: Vec<Option<Vec<Value>>> = vec![None; sources.len()];
+    let mut read: Vec<Option<source::Values>> = sources.iter().map(|_| None).collect();
     for (i, s) in sources.iter().enumerate() {
         if s.len().is_some() {
             continue;
@@ -325,32 +348,73 @@ fn source_values(
             unread.push(i);
             continue;
         }
-        let limit = if over || empty { 0 } else { budget / product };
-        match s.values(scope, limit)? {
-            Some(read) if read.is_empty() => empty = true,
-            Some(read) => {
-                product *= read.len();
-                values[i] = Some(read);
-            }
+        let limit = if over || empty {
+            0
+        } else {
+            budget.units / product
+        };
+        let values = s.values(scope, limit, budget.slots)?;
+        match values.columns.as_deref().map(length) {
+            Some(0) => empty = true,
+            Some(n) => product *= n,
             None => over = true,
         }
+        read[i] = Some(values);
     }
     if over && !empty {
         return Ok(None);
     }
     for i in unread {
-        sources[i].values(scope, 0)?;
+        read[i] = Some(sources[i].values(scope, 0, budget.slots)?);
     }
-    let limit = if empty { 0 } else { budget };
+    let limit = if empty { 0 } else { budget.units };
     let mut out = Vec::with_capacity(sources.len());
-    for (s, v) in sources.iter().zip(values) {
-        out.push(match v {
+    for (s, values) in sources.iter().zip(read) {
+        let values = match values {
             Some(v) => v,
-            None if s.len().is_some() => s.values(scope, limit)?.unwrap_or_default(),
-            None => Vec::new(),
+            None => s.values(scope, limit, budget.slots)?,
+        };
+        // Past its limit only beside an empty source: no combination is made.
+        let columns = values
+            .columns
+            .unwrap_or_else(|| vec![Vec::new(); values.keys.len()]);
+        out.push(Axis {
+            len: length(&columns),
+            keys: values.keys,
+            columns,
         });
     }
     Ok(Some(out))
+}
+
+fn length(columns: &[Vec<Value>]) -> usize {
+    columns.first().map_or(0, Vec::len)
+}
+
+/// Two sources give `key`; at least one is a row file (entry names are unique).
+fn clash(
+    scope: &Scope<'_>,
+    key: &str,
+    first: &ValueSource<'_>,
+    second: &ValueSource<'_>,
+) -> Diagnostic {
+    let (rows, other) = if second.has_rows() {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    let with = if other.has_rows() {
+        format!("column `{key}` of `matrix.{}`", other.key())
+    } else {
+        format!("`matrix.{key}`")
+    };
+    Diagnostic::new(format!(
+        "task `{}`: column `{key}` of `matrix.{}` clashes with {with}",
+        scope.task,
+        rows.key()
+    ))
+    .at(scope.source, rows.span.clone())
+    .help("each column is a matrix key of its own: rename the column, or the other key")
 }
 
 fn too_many(scope: &Scope<'_>, budget: Budget, at: Range<usize>) -> Diagnostic {
@@ -389,24 +453,54 @@ fn list(keys: &[String]) -> String {
 pub const RESERVED: [&str; 5] = ["env", "job", "task", "unit", "worker"];
 
 pub fn check_key_name(scope: &Scope<'_>, key: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+    match bad_key(key) {
+        None => Ok(()),
+        Some(BadKey::Invalid) => Err(Diagnostic::new(format!("invalid matrix key `{key}`"))
+            .at(scope.source, span)
+            .help(BadKey::Invalid.help())),
+        Some(BadKey::Reserved) => Err(Diagnostic::new(format!("`{key}` is a reserved name"))
+            .at(scope.source, span)
+            .help(BadKey::Reserved.help())),
+    }
+}
+
+/// Why a name cannot be a matrix key.
+#[derive(Debug, Clone, Copy)]
+pub enum BadKey {
+    Invalid,
+    Reserved,
+}
+
+impl BadKey {
+    /// Completes "column `x` ...".
+    pub fn what(self) -> &'static str {
+        match self {
+            BadKey::Invalid => "is not a valid key name",
+            BadKey::Reserved => "is a reserved name",
+        }
+    }
+
+    pub fn help(self) -> String {
+        match self {
+            BadKey::Invalid => {
+                "keys are made of letters, digits, `_` and `-`, so templates can name them".into()
+            }
+            BadKey::Reserved => {
+                format!("choose another key name; reserved: {}", RESERVED.join(", "))
+            }
+        }
+    }
+}
+
+pub fn bad_key(key: &str) -> Option<BadKey> {
     if key.is_empty()
         || !key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(Diagnostic::new(format!("invalid matrix key `{key}`"))
-            .at(scope.source, span)
-            .help("keys are made of letters, digits, `_` and `-`, so templates can name them"));
+        return Some(BadKey::Invalid);
     }
-    if RESERVED.contains(&key) {
-        return Err(Diagnostic::new(format!("`{key}` is a reserved name"))
-            .at(scope.source, span)
-            .help(format!(
-                "choose another key name; reserved: {}",
-                RESERVED.join(", ")
-            )));
-    }
-    Ok(())
+    RESERVED.contains(&key).then_some(BadKey::Reserved)
 }
 
 fn entry_values(
@@ -805,6 +899,281 @@ exclude = [{ cc = "gcc" }]"#,
                 );
             }
         }
+    }
+
+    /// Files for the row source tests.
+    fn row_files() -> tempfile::TempDir {
+        files(&[
+            ("photos.csv", b"file,width\na.jpg,100\nb.jpg,200\n"),
+            ("sizes.csv", b"width\n100\n"),
+            (
+                "rows.json",
+                br#"[{"os": "linux", "v": 3.10}, {"v": 1e3, "os": "mac"}]"#,
+            ),
+            ("rows.jsonl", b"{\"cc\": \"gcc\"}\n\n{\"cc\": \"clang\"}\n"),
+            ("empty.csv", b"file,width\n"),
+            ("empty.json", b"[]"),
+            ("bad.csv", b"file,width\na.jpg,100\n\nb.jpg\n"),
+        ])
+    }
+
+    #[test]
+    fn a_row_source_is_one_axis_with_a_key_per_column() {
+        let dir = row_files();
+        let lines = indoc! {r#"
+            matrix.n = [1, 2]
+            matrix.photo = { csv = "photos.csv" }
+            matrix.f = ["jpg", "webp"]
+        "#};
+        let p = plan_in(dir.path(), &task(lines), &[]).unwrap();
+        assert_eq!(
+            ids(&p),
+            [
+                "t[n=1,file=a.jpg,width=100,f=jpg]",
+                "t[n=1,file=a.jpg,width=100,f=webp]",
+                "t[n=1,file=b.jpg,width=200,f=jpg]",
+                "t[n=1,file=b.jpg,width=200,f=webp]",
+                "t[n=2,file=a.jpg,width=100,f=jpg]",
+                "t[n=2,file=a.jpg,width=100,f=webp]",
+                "t[n=2,file=b.jpg,width=200,f=jpg]",
+                "t[n=2,file=b.jpg,width=200,f=webp]",
+            ]
+        );
+        // JSON numbers as written; the columns in the first object's order.
+        let lines = indoc! {r#"
+            matrix.target = { json = "rows.json" }
+            matrix.compiler = { jsonl = "rows.jsonl" }
+        "#};
+        let p = plan_in(dir.path(), &task(lines), &[]).unwrap();
+        assert_eq!(
+            ids(&p),
+            [
+                "t[os=linux,v=3.10,cc=gcc]",
+                "t[os=linux,v=3.10,cc=clang]",
+                "t[os=mac,v=1e3,cc=gcc]",
+                "t[os=mac,v=1e3,cc=clang]",
+            ]
+        );
+        // Columns reach templates; the path is a template too.
+        let toml = indoc! {r#"
+            [vars]
+            src = "."
+            [[task]]
+            name = "t"
+            matrix.photo = { csv = "{src}/photos.csv" }
+            run = ["convert", "{file}", "-resize", "{width}", "{file.stem}.png"]
+        "#};
+        let p = plan_in(dir.path(), toml, &[]).unwrap();
+        assert_eq!(
+            crate::plan::build::tests::argvs(&p),
+            [
+                ["convert", "a.jpg", "-resize", "100", "a.png"],
+                ["convert", "b.jpg", "-resize", "200", "b.png"],
+            ]
+        );
+        // The entry's name only names the axis: it may be a column's too.
+        let p = plan_in(
+            dir.path(),
+            &task("matrix.file = { csv = \"photos.csv\" }"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&p),
+            ["t[file=a.jpg,width=100]", "t[file=b.jpg,width=200]"]
+        );
+    }
+
+    #[test]
+    fn include_and_exclude_name_columns() {
+        let dir = row_files();
+        let rows = "matrix.photo = { csv = \"photos.csv\" }\nmatrix.f = [\"jpg\", \"webp\"]\n";
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "exclude = [{ file = \"a.jpg\" }]",
+                &["file=b.jpg width=200 f=jpg", "file=b.jpg width=200 f=webp"],
+            ),
+            // Two columns of one row: the rows that have both.
+            (
+                "exclude = [{ width = 200, file = \"b.jpg\", f = \"jpg\" }]",
+                &[
+                    "file=a.jpg width=100 f=jpg",
+                    "file=a.jpg width=100 f=webp",
+                    "file=b.jpg width=200 f=webp",
+                ],
+            ),
+            (
+                "include = [{ width = 100, f = \"webp\", q = 9 }, { file = \"c.jpg\", width = 1 }]",
+                &[
+                    "file=a.jpg width=100 f=jpg",
+                    "file=a.jpg width=100 f=webp q=9",
+                    "file=b.jpg width=200 f=jpg",
+                    "file=b.jpg width=200 f=webp",
+                    "file=c.jpg width=1",
+                ],
+            ),
+            // A row that is not in the file matches nothing: a unit of its own.
+            (
+                "include = [{ file = \"a.jpg\", width = 200, f = \"jpg\" }]",
+                &[
+                    "file=a.jpg width=100 f=jpg",
+                    "file=a.jpg width=100 f=webp",
+                    "file=b.jpg width=200 f=jpg",
+                    "file=b.jpg width=200 f=webp",
+                    "file=a.jpg width=200 f=jpg",
+                ],
+            ),
+        ];
+        for (entries, want) in cases {
+            let toml = task(&format!("{rows}{entries}\n"));
+            let p = plan_in(dir.path(), &toml, &[]).unwrap_or_else(|e| panic!("{entries}: {e}"));
+            assert_eq!(values(&p), *want, "{entries}");
+        }
+        let toml = task(&format!(
+            "{rows}exclude = [{{ file = \"a.jpg\", width = 200 }}]\n"
+        ));
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("this exclude entry removes nothing"), "{e}");
+        let toml = task(&format!("{rows}exclude = [{{ photo = \"a.jpg\" }}]\n"));
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("exclude names `photo`, which is not a matrix key"),
+            "{e}"
+        );
+        assert!(e.contains("matrix keys: `file`, `width`, `f`"), "{e}");
+    }
+
+    #[test]
+    fn empty_row_files() {
+        let dir = row_files();
+        let e = plan_in(dir.path(), &task("matrix.p = { csv = \"empty.csv\" }"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the csv file `empty.csv` of `matrix.p` has no row"),
+            "{e}"
+        );
+        assert!(e.contains("or add `allow_empty = true`"), "{e}");
+        // A header names the columns even without rows, so templates may use them.
+        let toml = indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.p = { csv = "empty.csv", allow_empty = true }
+            run = ["{file}", "{width}"]
+        "#};
+        assert_eq!(plan_in(dir.path(), toml, &[]).unwrap().units.len(), 0);
+        // No rows is no unit, not the one unit of a task without a matrix.
+        let toml = task("matrix.p = { json = \"empty.json\", allow_empty = true }");
+        assert_eq!(plan_in(dir.path(), &toml, &[]).unwrap().units.len(), 0);
+        let toml = task(
+            "matrix.p = { csv = \"empty.csv\", allow_empty = true }\n\
+             include = [{ file = \"x\", width = 1 }]\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(ids(&p), ["t[file=x,width=1]"]);
+    }
+
+    #[test]
+    fn row_source_errors() {
+        let dir = row_files();
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "matrix.file = [\"x\"]\nmatrix.photo = { csv = \"photos.csv\" }",
+                &[
+                    "task `t`: column `file` of `matrix.photo` clashes with `matrix.file`",
+                    "job.toml:5:16",
+                    "rename the column, or the other key",
+                ],
+            ),
+            (
+                "matrix.photo = { csv = \"photos.csv\" }\nmatrix.file = [\"x\"]",
+                &[
+                    "column `file` of `matrix.photo` clashes with `matrix.file`",
+                    "job.toml:4:16",
+                ],
+            ),
+            (
+                "matrix.a = { csv = \"photos.csv\" }\nmatrix.b = { csv = \"sizes.csv\" }",
+                &[
+                    "column `width` of `matrix.b` clashes with column `width` of `matrix.a`",
+                    "job.toml:5:12",
+                ],
+            ),
+            (
+                "matrix.p = { csv = \"bad.csv\" }",
+                &[
+                    "error: bad.csv:4: the row has no `width` column (1 fields for 2 columns)",
+                    "job.toml:4:12",
+                    "the csv file of `matrix.p`",
+                ],
+            ),
+            (
+                "matrix.p = { json = \"missing.json\" }",
+                &["cannot read the json file `missing.json` of `matrix.p`: no such file"],
+            ),
+            (
+                "matrix.p = { cvs = \"photos.csv\" }",
+                &["unknown key `cvs` in `matrix.p`", "did you mean `csv`?"],
+            ),
+            (
+                "matrix.p = { csv = \"a\", jsonl = \"b\" }",
+                &["must have exactly one of `glob`, `lines`, `range`, `csv`, `json` or `jsonl`"],
+            ),
+            (
+                "matrix.p = { csv = 1 }",
+                &["`matrix.p.csv` must be a string"],
+            ),
+            (
+                "matrix.p = { csv = \"{nope}.csv\" }",
+                &["unknown name `nope`"],
+            ),
+        ];
+        for (lines, wants) in cases {
+            let e = match plan_in(dir.path(), &task(lines), &[]) {
+                Ok(_) => panic!("no error for {lines}"),
+                Err(e) => e.to_string(),
+            };
+            for want in *wants {
+                assert!(
+                    e.contains(want),
+                    "{want:?} not in:\n{e}\n--- for ---\n{lines}"
+                );
+            }
+        }
+        let toml = indoc! {r#"
+            [vars]
+            width = 1
+            [[task]]
+            name = "t"
+            matrix.p = { csv = "photos.csv" }
+            run = ["true"]
+        "#};
+        let e = plan_in(dir.path(), toml, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("matrix key `width` has the same name as a var"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_row_file_is_read_only_as_far_as_the_budget() {
+        let dir = row_files();
+        // 5,000,000 x 2 rows fit; x 3 rows do not, and a bad row past them goes unread.
+        std::fs::write(dir.path().join("three.csv"), "a\n1\n2\n3\n4,bad\n").unwrap();
+        let toml =
+            task("matrix.n = { range = [0, 5000000] }\nmatrix.p = { csv = \"three.csv\" }\n");
+        let e = plan_in(dir.path(), &toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("more than 10,000,000 combinations"), "{e}");
+        // Past the budget a row file still gives its columns, for an empty
+        // source elsewhere to save the matrix.
+        let toml = task(
+            "matrix.n = { range = [0, 10000000] }\nmatrix.m = { range = [0, 10000000] }\n\
+             matrix.p = { csv = \"photos.csv\" }\n\
+             matrix.e = { json = \"empty.json\", allow_empty = true }\n",
+        );
+        let p = plan_in(dir.path(), &toml, &[]).unwrap();
+        assert_eq!(p.units.len(), 0);
+        assert_eq!(p.tasks[0].keys, ["n", "m", "file", "width"]);
     }
 
     #[test]

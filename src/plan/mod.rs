@@ -2,7 +2,7 @@
 //!
 //! Invariants: plan order is tasks in file order, combinations in matrix
 //! order; unit ids are unique and depend only on the manifest and the files
-//! its globs and lines sources read, never on the machine or the run.
+//! its globs, lines and row sources read, never on the machine or the run.
 
 pub(crate) mod build;
 pub mod dynamic;
@@ -11,6 +11,7 @@ mod grid;
 mod matrix;
 mod quoting;
 pub mod resources;
+mod rows;
 mod select;
 pub mod shard;
 mod shell_context;

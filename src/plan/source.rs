@@ -1,10 +1,12 @@
 //! Matrix value sources (SPEC 1.1): literal arrays, ranges, globs and lines
-//! files.
+//! files, which give one key's values, and row files (csv, json, jsonl),
+//! which give several keys' values, a row at a time (parsed in `rows`).
 //!
 //! Invariant: a source never keeps more values than the budget it is given.
 //! Arrays and ranges tell their length without being expanded, so a matrix
-//! can be counted first; a lines file is read only as far as its budget (a
-//! glob's listing is made whole, then dropped if it is too long).
+//! can be counted first; lines and row files are read only as far as their
+//! budget (a glob's listing and a json file are made whole, then dropped if
+//! they are too long).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -15,12 +17,14 @@ use std::os::unix::ffi::OsStrExt;
 use toml::Spanned;
 
 use super::matrix::Scope;
+use super::rows::{self, Format, Limits, RowError};
 use super::value::Value;
 use super::walk::{self, WalkError};
 use crate::error::{Diagnostic, did_you_mean, io_reason};
 
-/// A `lines` value longer than this is not a value but a wrong file.
-const MAX_LINE_BYTES: usize = 1 << 20;
+/// A `lines` value (or a CSV record, a JSONL line) longer than this is not a
+/// value but a wrong file.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Values one `range` or `lines` source may give (as many as a task's units).
 pub const MAX_VALUES: usize = 10_000_000;
 
@@ -36,6 +40,15 @@ enum Kind<'m> {
     Range(i64, i64),
     Glob(&'m str, bool),
     Lines(&'m str, bool),
+    Rows(Format, &'m str, bool),
+}
+
+/// What a source gives: its keys, and a column of values per key.
+pub struct Values {
+    /// The entry's name, or a row file's columns.
+    pub keys: Vec<String>,
+    /// One per key, all as long; `None` when there are more than the limit.
+    pub columns: Option<Vec<Vec<Value>>>,
 }
 
 impl<'m> Source<'m> {
@@ -57,24 +70,32 @@ impl<'m> Source<'m> {
             }
             toml::Value::Array(items) => Kind::Array(items),
             toml::Value::Table(t) => {
-                const KEYS: [&str; 4] = ["glob", "lines", "range", "allow_empty"];
+                const KEYS: [&str; 7] = [
+                    "glob",
+                    "lines",
+                    "range",
+                    "csv",
+                    "json",
+                    "jsonl",
+                    "allow_empty",
+                ];
                 for k in t.keys() {
                     if !KEYS.contains(&k.as_str()) {
                         let mut d = err(format!("unknown key `{k}` in `matrix.{key}`"));
                         if let Some(s) = did_you_mean(k, KEYS) {
                             d = d.label(format!("did you mean `{s}`?"));
                         }
-                        return Err(d.help("a value source is `{ glob = \"...\" }`, `{ lines = \"FILE\" }` or `{ range = [START, END] }`"));
+                        return Err(d.help("a value source is `{ glob = \"...\" }`, `{ lines = \"FILE\" }` or `{ range = [START, END] }`; a row source is `{ csv = \"FILE\" }`, `{ json = \"FILE\" }` or `{ jsonl = \"FILE\" }`"));
                     }
                 }
-                let kinds: Vec<&str> = KEYS[..3]
+                let kinds: Vec<&str> = KEYS[..6]
                     .iter()
                     .copied()
                     .filter(|k| t.contains_key(*k))
                     .collect();
                 if kinds.len() != 1 {
                     return Err(err(format!(
-                        "`matrix.{key}` must have exactly one of `glob`, `lines` or `range`"
+                        "`matrix.{key}` must have exactly one of `glob`, `lines`, `range`, `csv`, `json` or `jsonl`"
                     )));
                 }
                 let allow_empty = match t.get("allow_empty") {
@@ -82,7 +103,7 @@ impl<'m> Source<'m> {
                     Some(toml::Value::Boolean(b)) if kinds[0] != "range" => *b,
                     Some(_) => {
                         return Err(err(format!(
-                            "`allow_empty` in `matrix.{key}` must be a boolean, and goes with `glob` or `lines`"
+                            "`allow_empty` in `matrix.{key}` must be a boolean, and goes with `glob`, `lines`, `csv`, `json` or `jsonl`"
                         )));
                     }
                 };
@@ -93,9 +114,16 @@ impl<'m> Source<'m> {
                 match kinds[0] {
                     "glob" => Kind::Glob(text("glob")?, allow_empty),
                     "lines" => Kind::Lines(text("lines")?, allow_empty),
-                    _ => {
+                    "range" => {
                         let (start, end) = range_bounds(t.get("range"), &err, key)?;
                         Kind::Range(start, end)
+                    }
+                    name => {
+                        let (_, format) = Format::ALL
+                            .into_iter()
+                            .find(|(n, _)| *n == name)
+                            .expect("a row source's name");
+                        Kind::Rows(format, text(name)?, allow_empty)
                     }
                 }
             }
@@ -104,7 +132,7 @@ impl<'m> Source<'m> {
                     "`matrix.{key}` must be an array of values or a value source table, not {}",
                     other.type_str()
                 ))
-                .help("write `[1, 2]`, `{ glob = \"src/*.jpg\" }`, `{ lines = \"list.txt\" }` or `{ range = [0, 10] }`"));
+                .help("write `[1, 2]`, `{ glob = \"src/*.jpg\" }`, `{ lines = \"list.txt\" }`, `{ range = [0, 10] }` or `{ csv = \"rows.csv\" }`"));
             }
         };
         Ok(Source { key, span, kind })
@@ -116,26 +144,45 @@ impl<'m> Source<'m> {
             Kind::Array(items) => Some(items.len()),
             // Within MAX_VALUES: checked by `range_bounds`.
             Kind::Range(start, end) => Some((i128::from(end) - i128::from(start)) as usize),
-            Kind::Glob(..) | Kind::Lines(..) => None,
+            Kind::Glob(..) | Kind::Lines(..) | Kind::Rows(..) => None,
         }
     }
 
     /// Whether the source may have no value (`allow_empty`).
     pub fn allows_empty(&self) -> bool {
-        matches!(self.kind, Kind::Glob(_, true) | Kind::Lines(_, true))
+        matches!(
+            self.kind,
+            Kind::Glob(_, true) | Kind::Lines(_, true) | Kind::Rows(_, _, true)
+        )
     }
 
-    /// The values, or `None` when there are more than `limit` (a source is
-    /// then only checked: arrays in full, globs and lines files as far as
-    /// needed, ranges not at all).
+    /// Whether the source's keys are a row file's columns, not its name.
+    pub fn has_rows(&self) -> bool {
+        matches!(self.kind, Kind::Rows(..))
+    }
+
+    pub fn key(&self) -> &str {
+        self.key
+    }
+
+    /// The keys and values, no columns when there are more than `limit`
+    /// values (a row file: rows) or a row file has more than `cells` values
+    /// in all. A source over its limit is only checked: arrays in full,
+    /// globs, lines and row files as far as needed (a row file's columns
+    /// always), ranges not at all.
     pub fn values(
         &self,
         scope: &Scope<'_>,
         limit: usize,
-    ) -> Result<Option<Vec<Value>>, Diagnostic> {
+        cells: usize,
+    ) -> Result<Values, Diagnostic> {
+        let one = |values: Option<Vec<Value>>| Values {
+            keys: vec![self.key.to_owned()],
+            columns: values.map(|v| vec![v]),
+        };
         let values = match self.kind {
             Kind::Array(items) => array_values(scope, self.key, items, &self.span)?,
-            Kind::Range(..) if self.len() > Some(limit) => return Ok(None),
+            Kind::Range(..) if self.len() > Some(limit) => return Ok(one(None)),
             Kind::Range(start, end) => {
                 let mut s = String::new();
                 (start..end)
@@ -150,10 +197,32 @@ impl<'m> Source<'m> {
                 glob_values(scope, self.key, pattern, allow_empty, &self.span)?
             }
             Kind::Lines(file, allow_empty) => {
-                return lines_values(scope, self.key, file, allow_empty, &self.span, limit);
+                return Ok(one(lines_values(
+                    scope,
+                    self.key,
+                    file,
+                    allow_empty,
+                    &self.span,
+                    limit,
+                )?));
+            }
+            Kind::Rows(format, file, allow_empty) => {
+                let limits = Limits {
+                    rows: limit,
+                    values: cells,
+                };
+                return row_values(
+                    scope,
+                    self.key,
+                    format,
+                    file,
+                    allow_empty,
+                    &self.span,
+                    limits,
+                );
             }
         };
-        Ok((values.len() <= limit).then_some(values))
+        Ok(one((values.len() <= limit).then_some(values)))
     }
 }
 
@@ -280,19 +349,7 @@ fn lines_values(
     span: &Range<usize>,
     limit: usize,
 ) -> Result<Option<Vec<Value>>, Diagnostic> {
-    let t = (scope.parse)(file, span.clone(), "lines")?;
-    let rendered = t.render(scope.lookup, false);
-    let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
-    let cannot_read = |e: std::io::Error| {
-        Diagnostic::new(format!(
-            "cannot read the lines file `{}` of `matrix.{key}`: {}",
-            String::from_utf8_lossy(&rendered),
-            io_reason(&e)
-        ))
-        .at(scope.source, span.clone())
-        .label(format!("looked in `{}`", scope.job_dir.display()))
-        .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
-    };
+    let (rendered, f) = open(scope, key, "lines", file, span)?;
     let too_much = |what: String| {
         Diagnostic::new(format!(
             "the lines file `{}` of `matrix.{key}` {what}",
@@ -300,40 +357,28 @@ fn lines_values(
         ))
         .at(scope.source, span.clone())
     };
-    // Streamed with bounds: a pipe (`<(find ...)`) works, and `/dev/zero`
-    // is an error rather than all of memory.
-    let mut reader = std::io::BufReader::new(std::fs::File::open(&path).map_err(cannot_read)?);
+    let mut reader = std::io::BufReader::new(f);
     let mut values: Vec<Value> = Vec::new();
     let mut line = Vec::new();
     let mut line_no = 0usize;
-    loop {
-        line.clear();
-        // One byte past the limit (and one for a `\r`) tells a long line apart.
-        let n = Read::take(&mut reader, MAX_LINE_BYTES as u64 + 2)
-            .read_until(b'\n', &mut line)
-            .map_err(cannot_read)?;
-        if n == 0 {
-            break;
-        }
+    while read_line(&mut reader, &mut line)
+        .map_err(|e| cannot_read(scope, key, "lines", &rendered, span, &e))?
+    {
         line_no += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let l = line.strip_suffix(b"\r").unwrap_or(&line);
-        if l.len() > MAX_LINE_BYTES {
+        if line.len() > MAX_LINE_BYTES {
             return Err(too_much(format!(
                 "has a line longer than {} MiB (line {line_no})",
                 MAX_LINE_BYTES >> 20
             )));
         }
-        if !l.is_empty() {
+        if !line.is_empty() {
             if values.len() >= MAX_VALUES {
                 return Err(too_much("has more than 10,000,000 lines".into()));
             }
             if values.len() >= limit {
                 return Ok(None);
             }
-            values.push(Value::new(l));
+            values.push(Value::new(&line));
         }
     }
     if values.is_empty() && !allow_empty {
@@ -345,4 +390,100 @@ fn lines_values(
         .help("fill the file, or add `allow_empty = true`"));
     }
     Ok(Some(values))
+}
+
+/// A row file's columns and rows; no rows once there are more than
+/// `limits.rows`.
+fn row_values(
+    scope: &Scope<'_>,
+    key: &str,
+    format: Format,
+    file: &str,
+    allow_empty: bool,
+    span: &Range<usize>,
+    limits: Limits,
+) -> Result<Values, Diagnostic> {
+    let what = format.name();
+    let (rendered, f) = open(scope, key, what, file, span)?;
+    let name = String::from_utf8_lossy(&rendered);
+    let rows = rows::read(format, f, limits).map_err(|e| match e {
+        RowError::Io(e) => cannot_read(scope, key, what, &rendered, span, &e),
+        RowError::Bad(b) => {
+            let at = match b.line {
+                Some(line) => format!("{name}:{line}"),
+                None => name.to_string(),
+            };
+            Diagnostic::new(format!("{at}: {}", b.what))
+                .at(scope.source, span.clone())
+                .label(format!("the {what} file of `matrix.{key}`"))
+                .help(b.help)
+        }
+    })?;
+    if rows.len() == 0 && !rows.over && !allow_empty {
+        return Err(Diagnostic::new(format!(
+            "the {what} file `{name}` of `matrix.{key}` has no row"
+        ))
+        .at(scope.source, span.clone())
+        .help("fill the file, or add `allow_empty = true`"));
+    }
+    Ok(Values {
+        keys: rows.columns,
+        columns: (!rows.over).then_some(rows.values),
+    })
+}
+
+/// Opens the file a `lines` or row source names: its path as rendered, and
+/// the file. Streamed by the callers with bounds: a pipe (`<(find ...)`)
+/// works, and `/dev/zero` is an error rather than all of memory.
+fn open(
+    scope: &Scope<'_>,
+    key: &str,
+    what: &str,
+    file: &str,
+    span: &Range<usize>,
+) -> Result<(Vec<u8>, std::fs::File), Diagnostic> {
+    let t = (scope.parse)(file, span.clone(), what)?;
+    let rendered = t.render(scope.lookup, false);
+    let path = scope.job_dir.join(std::ffi::OsStr::from_bytes(&rendered));
+    match std::fs::File::open(&path) {
+        Ok(f) => Ok((rendered, f)),
+        Err(e) => Err(cannot_read(scope, key, what, &rendered, span, &e)),
+    }
+}
+
+fn cannot_read(
+    scope: &Scope<'_>,
+    key: &str,
+    what: &str,
+    rendered: &[u8],
+    span: &Range<usize>,
+    e: &std::io::Error,
+) -> Diagnostic {
+    Diagnostic::new(format!(
+        "cannot read the {what} file `{}` of `matrix.{key}`: {}",
+        String::from_utf8_lossy(rendered),
+        io_reason(e)
+    ))
+    .at(scope.source, span.clone())
+    .label(format!("looked in `{}`", scope.job_dir.display()))
+    .help("the path is relative to the job's dir (the manifest's folder, or `job.dir`)")
+}
+
+/// Reads the next line into `buf`, without its `\n` or `\r\n`: false at the
+/// end. A line longer than `MAX_LINE_BYTES` is cut just past it, so the
+/// caller tells it apart without reading it whole.
+pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    buf.clear();
+    // One byte past the limit (and one for a `\r`) tells a long line apart.
+    let n = Read::take(&mut *reader, MAX_LINE_BYTES as u64 + 2).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(true)
 }

@@ -18,6 +18,7 @@ mod props;
 mod quoting;
 mod report;
 mod resources;
+mod rows;
 mod scale;
 mod schema;
 mod slurm;
