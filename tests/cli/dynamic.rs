@@ -272,3 +272,55 @@ fn shards_of_a_job_with_a_run_time_task_cover_every_unit_once() {
     assert_eq!(after.len(), 26, "{after:?}");
     assert!(after.values().all(|&n| n == 1), "{after:?}");
 }
+
+#[test]
+fn a_csv_written_at_run_time_drives_a_key_matched_pipeline() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 2
+        [[task]]
+        name = "list"
+        shell = "printf 'name,size,label\na,10,\"x, y\"\nb,20,z\nc,3.10,w\n' > rows.csv"
+        outputs = ["rows.csv"]
+        [[task]]
+        name = "make"
+        needs = ["list"]
+        matrix.row = { csv = "rows.csv" }
+        shell = "echo {size} > {name}.made"
+        outputs = ["{name}.made"]
+        [[task]]
+        name = "label"
+        needs = ["make"]
+        matrix.row = { csv = "rows.csv" }
+        shell = "echo {label} $(cat {name}.made) >> labels.txt"
+    "#});
+    // The columns are not known before the file exists: pending, unchecked.
+    let plan = stdout(&job.sub("plan", &[]));
+    assert!(plan.contains("make  pending"), "{plan}");
+    let out = job.run(&["--progress", "none", "--events", "ev.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut labels = lines(job.path().join("labels.txt"));
+    labels.sort();
+    // Values keep their exact text (3.10 stays 3.10).
+    assert_eq!(labels, ["w 3.10", "x, y 10", "z 20"]);
+    // Each label waited for its own row's make, found by all three keys.
+    let events = lines(job.path().join("ev.jsonl"));
+    let at = |event: &str, id: &str| {
+        let id = format!(r#""id":"{id}""#);
+        events
+            .iter()
+            .position(|l| l.contains(event) && l.contains(&id))
+            .unwrap_or_else(|| panic!("no {event} of {id} in {events:#?}"))
+    };
+    for row in [
+        "name=a,size=10,label=x, y",
+        "name=b,size=20,label=z",
+        "name=c,size=3.10,label=w",
+    ] {
+        assert!(
+            at("unit_finished", &format!("make[{row}]"))
+                < at("unit_started", &format!("label[{row}]")),
+            "{row}"
+        );
+    }
+}
