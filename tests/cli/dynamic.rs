@@ -324,3 +324,23 @@ fn a_csv_written_at_run_time_drives_a_key_matched_pipeline() {
         );
     }
 }
+
+#[test]
+fn a_bad_csv_row_written_at_run_time_names_its_file_and_line() {
+    let job = Job::new(indoc! {r#"
+        [[task]]
+        name = "list"
+        shell = "printf 'name,size\na,1\nb\n' > rows.csv"
+        outputs = ["rows.csv"]
+        [[task]]
+        name = "make"
+        needs = ["list"]
+        matrix.row = { csv = "rows.csv" }
+        run = ["true", "{name}", "{size}"]
+    "#});
+    let out = job.run(&["--progress", "none"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("task `make` cannot expand"), "{err}");
+    assert!(err.contains("rows.csv:3"), "{err}");
+}
