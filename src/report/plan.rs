@@ -183,5 +183,11 @@ pub fn write_why(
             writeln!(out, "{i:>5}  {}  {w}", plan.units[i].id)?;
         }
     }
+    // Their units are known only once their lists are written.
+    for t in &plan.tasks {
+        if let Some(p) = &t.pending {
+            writeln!(out, "    -  {}  {}", t.name, p.describe(&plan.tasks))?;
+        }
+    }
     Ok(())
 }

@@ -90,6 +90,11 @@ fn a_listing_fans_out_and_every_stage_follows_it() {
         stdout(&check)
     );
 
+    let dry = stdout(&job.run(&["--dry-run"]));
+    assert!(
+        dry.contains("-  fetch  pending: expands when `list`"),
+        "{dry}"
+    );
     let out = job.run(&["--progress", "none", "--events", "events.jsonl"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("14 units"), "{}", stderr(&out));
