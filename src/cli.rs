@@ -43,6 +43,21 @@ impl Cli {
             && !SUBCOMMANDS.contains(&first)
             && !matches!(first, "-h" | "--help" | "-V" | "--version")
         {
+            // `jobrun plna x.toml`: a mistyped command, not a job file.
+            if !first.starts_with('-')
+                && !std::path::Path::new(first).exists()
+                && let Some(cmd) = crate::error::did_you_mean(first, SUBCOMMANDS)
+            {
+                use clap::CommandFactory;
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::InvalidSubcommand,
+                        format!(
+                            "`{first}` is not a command, and no job file has that name; did you mean `{cmd}`?"
+                        ),
+                    )
+                    .exit();
+            }
             args.insert(1, "run".into());
         }
         Cli::parse_from(args)
@@ -83,7 +98,7 @@ pub struct Selection {
     /// `--resource cpu=8`, or `--resource gpu=0,1` for an indexed pool (repeatable).
     #[arg(long = "resource", value_name = "NAME=VALUE")]
     pub resources: Vec<String>,
-    /// Select units by id, task name, or a glob over either (repeatable).
+    /// Select units by id, task name, or a pattern over either with `*` and `?` (`[` is literal) (repeatable).
     /// Needs outside the selection count as done.
     #[arg(long, value_name = "PATTERN")]
     pub only: Vec<String>,

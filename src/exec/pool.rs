@@ -731,6 +731,20 @@ impl Shared<'_> {
             self.finish_unfinished(&mut st, unit, Outcome::Cancelled);
             return;
         }
+        // Outputs' folders are made for the unit (a task needs no mkdir step,
+        // which would be up to date with the folder gone).
+        let mut bad_input = bad_input;
+        if bad_input.is_none() {
+            for (shown, abs) in self.outputs(i) {
+                if let Err(e) = cache.make_parent(&abs) {
+                    bad_input = Some(format!(
+                        "cannot make the folder of output `{shown}`: {}",
+                        crate::error::io_reason(&e)
+                    ));
+                    break;
+                }
+            }
+        }
         let mut log_problem = None;
         let tried = match &bad_input {
             Some(why) => {

@@ -25,9 +25,24 @@ use crate::plan::value::{display_bytes, display_path};
 #[derive(Default)]
 pub struct ProgramCache {
     found: HashMap<(OsString, Option<OsString>), PathBuf>,
+    /// Folders this worker has made for outputs (each is made once per run).
+    made: std::collections::HashSet<PathBuf>,
 }
 
 impl ProgramCache {
+    /// Make the folder an output goes in, unless this worker already has.
+    pub fn make_parent(&mut self, output: &Path) -> std::io::Result<()> {
+        let Some(parent) = output.parent() else {
+            return Ok(());
+        };
+        if self.made.contains(parent) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(parent)?;
+        self.made.insert(parent.to_owned());
+        Ok(())
+    }
+
     /// The path to execute for `program`, started in `dir`; `path_var` is the
     /// unit's PATH when the job sets one.
     pub fn resolve(&mut self, program: &OsStr, dir: &Path, path_var: Option<&OsStr>) -> PathBuf {

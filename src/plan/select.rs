@@ -91,10 +91,24 @@ fn names_pending(p: &str, task: &str, hit: &impl Fn(&str, &str) -> bool) -> bool
             .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('*'))
 }
 
+/// `[` and `]` as glob literals (`[[]`, `[]]`).
+fn literal_brackets(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 8);
+    for c in p.chars() {
+        match c {
+            '[' => out.push_str("[[]"),
+            ']' => out.push_str("[]]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The test for one pattern: exact id, task name, or glob over either.
 fn matcher(plan: &Plan, p: &str) -> impl Fn(&str, &str) -> bool + use<> {
-    // Ids contain `[`, a glob class: a pattern equal to some id or task name
-    // is taken exactly, and one that is not a valid glob literally.
+    // Ids contain `[` and `]`, which a glob would read as a class: in
+    // `--only` they are literal, so `task[key=a*` works; `*` and `?` are the
+    // wildcards. A pattern equal to an id or a task name is taken exactly.
     let exact = plan
         .units
         .iter()
@@ -103,7 +117,7 @@ fn matcher(plan: &Plan, p: &str) -> impl Fn(&str, &str) -> bool + use<> {
     let glob = if exact {
         None
     } else {
-        glob::Pattern::new(p).ok()
+        glob::Pattern::new(&literal_brackets(p)).ok()
     };
     let p = p.to_owned();
     move |id: &str, task: &str| {
@@ -186,6 +200,12 @@ mod tests {
                 ],
             ),
             (&["fe*"], &["fetch[file=a.jpg]", "fetch[file=b.jpg]"]),
+            // `[` is literal: an id's prefix with a wildcard.
+            (&["fetch[file=a*"], &["fetch[file=a.jpg]"]),
+            (
+                &["fetch[file=?.jpg]"],
+                &["fetch[file=a.jpg]", "fetch[file=b.jpg]"],
+            ),
             (
                 &["*a.jpg*", "fetch"],
                 &[

@@ -43,6 +43,36 @@ pub struct ReportOptions {
     pub github: bool,
 }
 
+/// Where a job's results are: the outputs of its last tasks (those no task
+/// needs), when they are few enough to name (at most 3 files).
+fn results_line(plan: &Plan) -> Option<String> {
+    let cwd = std::env::current_dir().ok();
+    let mut shown = Vec::new();
+    for (t, task) in plan.tasks.iter().enumerate() {
+        if task.outputs.is_empty() || plan.tasks.iter().any(|o| o.needs.contains(&t)) {
+            continue;
+        }
+        for u in task.units.clone() {
+            let dir = plan.dir(u);
+            for rel in plan.paths(u, &task.outputs) {
+                let abs = dir.join(rel);
+                let near = cwd
+                    .as_ref()
+                    .and_then(|c| abs.strip_prefix(c).ok())
+                    .map_or(abs.clone(), std::path::Path::to_path_buf);
+                if shown.len() == 3 {
+                    return None;
+                }
+                shown.push(display_path(&near).into_owned());
+            }
+        }
+    }
+    (!shown.is_empty()).then(|| shown.join(", "))
+}
+
+/// Cancelled units the summary names before "... (-v for all)".
+const CANCELLED_NAMED: usize = 3;
+
 pub struct PlainReporter<E: Write, O: Write> {
     /// Replaced when a pending task expands.
     plan: Arc<Plan>,
@@ -72,6 +102,9 @@ pub struct PlainReporter<E: Write, O: Write> {
     said_terminating: bool,
     /// Pending tasks that did not expand because a producer failed.
     not_expanded: Vec<String>,
+    /// The first cancelled units (the summary names them), and how many.
+    cancelled: Vec<String>,
+    cancelled_count: usize,
 }
 
 impl<E: Write, O: Write> PlainReporter<E, O> {
@@ -99,6 +132,8 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
             said_stopping: false,
             said_terminating: false,
             not_expanded: Vec::new(),
+            cancelled: Vec::new(),
+            cancelled_count: 0,
         }
     }
 
@@ -291,6 +326,7 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                 wall,
                 cancel,
                 peaks,
+                exit_code,
                 ..
             } => {
                 // keep_order: whatever is left (nothing, normally).
@@ -307,6 +343,25 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                     &self.slowest,
                     &self.unrecorded,
                 )?;
+                if *exit_code == 0
+                    && self.opts.verbosity != Verbosity::Quiet
+                    && let Some(results) = results_line(&self.plan)
+                {
+                    writeln!(w, "  results: {results}")?;
+                }
+                if self.cancelled_count > 0 {
+                    let more = if self.cancelled_count > self.cancelled.len() {
+                        ", ... (-v for all)"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        w,
+                        "  {} cancelled: {}{more}",
+                        self.cancelled_count,
+                        self.cancelled.join(", ")
+                    )?;
+                }
                 if !self.not_expanded.is_empty() {
                     writeln!(
                         w,
@@ -335,6 +390,12 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
         let id = &*plan.units[f.unit as usize].id;
         if f.attempts > 0 {
             self.note_duration(f.duration, id);
+        }
+        if f.outcome == Outcome::Cancelled {
+            self.cancelled_count += 1;
+            if self.cancelled.len() < CANCELLED_NAMED {
+                self.cancelled.push(id.to_owned());
+            }
         }
         let failed = f.outcome.is_failure();
         if failed {

@@ -33,6 +33,8 @@ pub struct Progress {
     columns: Option<u16>,
     /// "task +N" per pending task that expanded.
     grown: Vec<String>,
+    /// Units to finish, as far as known.
+    total: u64,
 }
 
 impl Progress {
@@ -77,6 +79,7 @@ impl Progress {
             skipped: 0,
             waiting: String::new(),
             grown: Vec::new(),
+            total,
             columns,
         };
         p.update_counts();
@@ -109,14 +112,19 @@ impl Progress {
     /// A pending task expanded: `n` more units to go.
     pub fn grow(&mut self, task: &str, n: usize) {
         self.grown.push(format!("{task} +{n}"));
+        self.total += n as u64;
         self.guarded(|b| b.bar.inc_length(n as u64));
         self.update_counts();
     }
 
     fn update_counts(&mut self) {
         let mut text = format!(
-            "ok {}  failed {}  skipped {}",
-            self.ok, self.failed, self.skipped
+            "{}/{} ok {}  failed {}  skipped {}",
+            self.ok + self.failed + self.skipped,
+            self.total,
+            self.ok,
+            self.failed,
+            self.skipped
         );
         if !self.grown.is_empty() {
             // The total grew as lists were read: say so, or the bar jumps back.
@@ -222,8 +230,10 @@ fn running_text(parts: &[String], total: usize, budget: usize) -> String {
 /// text leaves; a narrow terminal drops rate and ETA rather than wrap.
 fn bar_template(cols: Option<u16>) -> &'static str {
     match cols {
-        Some(c) if c < 90 => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}",
-        _ => "{elapsed:>4} [{wide_bar:.cyan/blue}] {pos}/{len} {msg}  {rate}  ETA {eta_or_unknown}",
+        // The counts are all in `{msg}`, made at once: indicatif's `{pos}`
+        // moves per unit and would disagree with them between ticks.
+        Some(c) if c < 90 => "{elapsed:>4} [{wide_bar:.cyan/blue}] {msg}",
+        _ => "{elapsed:>4} [{wide_bar:.cyan/blue}] {msg}  {rate}  ETA {eta_or_unknown}",
     }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod exec;
+mod newcomer;
 
 mod bad;
 mod crash;

@@ -16,7 +16,7 @@ use image::{ColorType, DynamicImage, ImageFormat, ImageReader};
 const USAGE: &str = "\
 usage: imgtool thumb IN OUT SIZE      resize IN to fit SIZExSIZE (aspect kept), write OUT
        imgtool gray IN OUT            write a grayscale copy of IN to OUT
-       imgtool index OUT.html FILE... write an HTML page showing FILEs with their sizes
+       imgtool index OUT.html FILE... write an HTML page: a row per picture, its FILEs side by side
 Formats: PNG and JPEG; the output format comes from OUT's extension.";
 
 type Result<T> = std::result::Result<T, String>;
@@ -111,27 +111,77 @@ fn index(output: &Path, files: &[OsString]) -> Result<()> {
     create_parent(output)?;
     let out_dir = output.parent().filter(|d| !d.as_os_str().is_empty());
     let base = canonical(out_dir.unwrap_or(Path::new(".")))?;
-    let mut html = String::from(
-        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>imgtool index</title>\n\
-         <style>figure{display:inline-block;margin:8px;text-align:center}</style>\n",
-    );
+    // One row per picture: the original (if given) and its variants, which
+    // are named `<stem>-<size>.png` and `<stem>-<size>-gray.png`.
+    let mut rows: Vec<(String, Vec<&OsString>)> = Vec::new();
     for file in files {
-        let path = Path::new(file);
-        let (w, h) = image::image_dimensions(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let rel = relative(&canonical(path)?, &base);
-        let url = rel.components().map(|c| url_encode(c.as_os_str()));
-        let url = url.collect::<Vec<_>>().join("/");
-        let name = escape(&rel.to_string_lossy());
-        writeln!(
-            html,
-            "<figure><img src=\"{}\" width=\"{w}\" height=\"{h}\" alt=\"{name}\">\
-             <figcaption>{name} ({w}&times;{h})</figcaption></figure>",
-            escape(&url)
-        )
-        .expect("writing to a String cannot fail");
+        let group = group_of(Path::new(file));
+        match rows.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(file),
+            None => rows.push((group, vec![file])),
+        }
     }
+    let mut html = String::from(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>jobrun example: images</title>\n\
+         <style>body{font-family:sans-serif;margin:24px}\
+         table{border-collapse:collapse}\
+         td,th{border:1px solid #ddd;padding:8px;text-align:center;vertical-align:middle}\
+         td{width:272px;height:272px}\
+         img{max-width:256px;max-height:256px}\
+         figcaption{font-size:12px;color:#555}</style>\n\
+         <h1>jobrun example: images</h1>\n\
+         <p>Each row: a picture from <code>jobs/images/</code>, then the thumbnails and \
+         grayscale copies the job made of it.</p>\n<table>\n",
+    );
+    for (_, members) in &mut rows {
+        members.sort_by_key(|f| variant_order(Path::new(f)));
+    }
+    for (group, members) in &rows {
+        write!(html, "<tr><th>{}</th>", escape(group)).expect("writing to a String cannot fail");
+        for file in members {
+            let path = Path::new(file);
+            let (w, h) = image::image_dimensions(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let rel = relative(&canonical(path)?, &base);
+            let url = rel.components().map(|c| url_encode(c.as_os_str()));
+            let url = url.collect::<Vec<_>>().join("/");
+            let name = escape(&rel.file_name().unwrap_or_default().to_string_lossy());
+            write!(
+                html,
+                "<td><figure><img src=\"{}\" width=\"{w}\" height=\"{h}\" alt=\"{name}\">\
+                 <figcaption>{name} ({w}&times;{h})</figcaption></figure></td>",
+                escape(&url)
+            )
+            .expect("writing to a String cannot fail");
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
     fs::write(output, html).map_err(|e| format!("cannot write `{}`: {e}", output.display()))
+}
+
+/// Within a row: the original, then by size, each colour copy before its gray one.
+fn variant_order(path: &Path) -> (u8, u64, bool) {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let gray = stem.ends_with("-gray");
+    let stem = stem.strip_suffix("-gray").unwrap_or(&stem);
+    match stem.rsplit_once('-').and_then(|(_, size)| size.parse().ok()) {
+        Some(size) => (1, size, gray),
+        None => (0, 0, gray),
+    }
+}
+
+/// The picture a file belongs to: its stem without a `-gray` and a
+/// `-<size>` suffix (`red sunset-64-gray.png` -> `red sunset`).
+fn group_of(path: &Path) -> String {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let stem = stem.strip_suffix("-gray").unwrap_or(&stem);
+    match stem.rsplit_once('-') {
+        Some((head, size)) if !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) => {
+            head.to_owned()
+        }
+        _ => stem.to_owned(),
+    }
 }
 
 fn canonical(path: &Path) -> Result<PathBuf> {
