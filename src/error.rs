@@ -228,18 +228,35 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     // Jaro-Winkler finds long near-misses; one edit (a swap counts as one)
     // finds the short ones it scores too low (`nte` for `net`, `ot` for `out`).
+    // Both need two characters in common: a one-letter name is one edit from
+    // every two-letter name, and `ab` is one edit from `cb`, so those
+    // suggestions would be noise.
+    let len = name.chars().count();
     candidates
         .into_iter()
+        .filter(|&c| c != name)
         .map(|c| {
-            (
-                strsim::jaro_winkler(name, c),
-                strsim::osa_distance(name, c),
-                c,
-            )
+            let edits = strsim::osa_distance(name, c);
+            let common = shared_chars(name, c);
+            (strsim::jaro_winkler(name, c), edits, common, c)
         })
-        .filter(|&(score, edits, c)| score > 0.8 || (edits <= 1 && c.len() >= 2 && name != c))
+        .filter(|&(score, edits, common, _)| len >= 2 && common >= 2 && (score > 0.8 || edits <= 1))
+        .map(|(score, edits, _, c)| (score, edits, c))
         .max_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)))
         .map(|(_, _, c)| c)
+}
+
+/// How many characters two names have in common, counted with repeats.
+fn shared_chars(a: &str, b: &str) -> usize {
+    let mut rest: Vec<char> = b.chars().collect();
+    a.chars()
+        .filter(|c| {
+            rest.iter()
+                .position(|r| r == c)
+                .map(|i| rest.swap_remove(i))
+                .is_some()
+        })
+        .count()
 }
 
 #[cfg(test)]
@@ -312,5 +329,24 @@ mod tests {
         assert_eq!(did_you_mean("nte", ["cpu", "net"]), Some("net"));
         assert_eq!(did_you_mean("ot", ["src", "out"]), Some("out"));
         assert_eq!(did_you_mean("a", ["b"]), None);
+        // Short names: close ones are suggested, nonsense is not.
+        let vars = ["out", "src", "id", "os", "x"];
+        let cases = [
+            ("ot", Some("out")),
+            ("ou", Some("out")),
+            ("sr", Some("src")),
+            ("OS", None),
+            ("so", Some("os")),
+            ("d", None),
+            ("i", None),
+            ("o", None),
+            ("X", None),
+            ("ab", None),
+            ("xy", None),
+            ("is", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(did_you_mean(name, vars), want, "{name}");
+        }
     }
 }
