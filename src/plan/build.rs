@@ -242,7 +242,10 @@ fn vars(loaded: &Loaded, options: &PlanOptions) -> Result<(Vec<String>, Vec<Valu
         let value = match v.get_ref() {
             toml::Value::String(s) => Value::from(s.as_str()),
             toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
-            toml::Value::Float(f) => Value::from(f.to_string().as_str()),
+            toml::Value::Float(f) => {
+                let raw = src.text.get(v.span()).unwrap_or("");
+                Value::from(super::literal::float_text(raw, *f).as_str())
+            }
             toml::Value::Boolean(b) => Value::from(b.to_string().as_str()),
             other => {
                 return Err(Diagnostic::new(format!(
@@ -1144,6 +1147,36 @@ pub(crate) mod tests {
         for (toml, want) in cases {
             assert_eq!(ids(&plan(toml)), *want, "{toml}");
         }
+    }
+
+    #[test]
+    fn floats_keep_their_text() {
+        let p = plan(indoc! {r#"
+            [vars]
+            v = 2.50
+            [[task]]
+            name = "t"
+            matrix.python = [
+                3.10, # a comment, with a [bracket]
+                3.9, 1e3, 1_000.5,
+            ]
+            matrix.s = ["a,b"]
+            exclude = [{ python = 3.9 }]
+            include = [{ python = 3.10, extra = 0.50 }, { python = 2.0 }]
+            run = ["{python}", "{v}"]
+        "#});
+        assert_eq!(
+            ids(&p),
+            [
+                "t[python=3.10,s=a,b]",
+                "t[python=1e3,s=a,b]",
+                "t[python=1000.5,s=a,b]",
+                "t[python=2.0]",
+            ]
+        );
+        assert_eq!(argvs(&p)[0], ["3.10", "2.50"]);
+        let extra = p.tasks[0].keys.iter().position(|k| k == "extra").unwrap();
+        assert_eq!(p.units[0].values[extra].as_ref().unwrap().display(), "0.50");
     }
 
     #[test]

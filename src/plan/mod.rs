@@ -8,6 +8,7 @@ pub(crate) mod build;
 pub mod dynamic;
 mod graph;
 mod grid;
+mod literal;
 mod matrix;
 mod quoting;
 pub mod resources;
