@@ -4,6 +4,7 @@
 //! every parse problem into a located [`crate::error::Diagnostic`]. Nothing here
 //! expands matrices or resolves templates: that is `plan`.
 
+mod allow_failure;
 mod duration;
 mod load;
 mod max_failures;
@@ -12,6 +13,7 @@ mod rate;
 mod wording;
 mod workers;
 
+pub use allow_failure::AllowFailure;
 pub use duration::DurationValue;
 pub use load::{Loaded, load, parse};
 pub use max_failures::MaxFailures;

@@ -16,10 +16,10 @@ use super::matrix::{self, Budget, Scope};
 use super::resources::{self, Pool};
 use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
-use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
+use super::unit::{CommandTemplate, FailureAllowed, JobSettings, Plan, TaskPlan, Unit};
 use super::value::{Value, display_bytes};
 use crate::error::{Diagnostic, Error, Source, did_you_mean};
-use crate::manifest::{Loaded, Task};
+use crate::manifest::{AllowFailure, Loaded, Task};
 
 /// Options that change the plan.
 #[derive(Debug, Default, Clone)]
@@ -379,7 +379,8 @@ fn unchecked_task(cx: &Context<'_>, ti: usize) -> Result<TaskPlan, Error> {
         retries: 0,
         retry_delay: Duration::ZERO,
         timeout: None,
-        allow_failure: task.allow_failure.unwrap_or(false),
+        // Its keys are not known yet: decided when it expands.
+        allow_failure: FailureAllowed::Fixed(false),
         keep_failed_outputs: false,
         ok_codes: vec![0],
         needs: Vec::new(),
@@ -429,6 +430,7 @@ fn expand_task(
         dir,
     } = task_templates(cx, ti, &exp, &uses)?;
     check_settings(cx, ti)?;
+    let allow_failure = allow_failure(src, task, &exp)?;
     // Keys only some includes set must be set for every unit whose templates use them.
     check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
 
@@ -463,7 +465,7 @@ fn expand_task(
             .or(m.job.retry_delay)
             .map_or(Duration::from_secs(1), |d| d.0),
         timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
-        allow_failure: task.allow_failure.unwrap_or(false),
+        allow_failure,
         keep_failed_outputs: task
             .keep_failed_outputs
             .or(m.job.keep_failed_outputs)
@@ -751,6 +753,70 @@ fn check_settings(cx: &Context<'_>, ti: usize) -> Result<(), Error> {
     }
 
     Ok(())
+}
+
+/// `allow_failure`: fixed, or a key whose value is `true` or `false` for
+/// every unit (anything else is an error here, never a guess at run time).
+fn allow_failure(
+    src: &Source,
+    task: &Task,
+    exp: &matrix::Expansion,
+) -> Result<FailureAllowed, Diagnostic> {
+    let tname = task.name.get_ref();
+    let Some(a) = &task.allow_failure else {
+        return Ok(FailureAllowed::Fixed(false));
+    };
+    let key = match a.get_ref() {
+        AllowFailure::Fixed(b) => return Ok(FailureAllowed::Fixed(*b)),
+        AllowFailure::Key(key) => key,
+    };
+    let Some(k) = exp.keys.iter().position(|x| x == key) else {
+        let known = exp.keys.iter().map(String::as_str);
+        return Err(Diagnostic::new(format!(
+            "task `{tname}`: `allow_failure` names `{key}`, which is not a matrix key"
+        ))
+        .at(src, a.span())
+        .label(match did_you_mean(key, known) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "unknown key".into(),
+        })
+        .help(if exp.keys.is_empty() {
+            "the task has no matrix: write `allow_failure = true`".to_owned()
+        } else {
+            format!(
+                "a matrix or include key whose values are `true` or `false`; keys: {}",
+                quoted(&exp.keys)
+            )
+        }));
+    };
+    for c in &exp.combos {
+        let value = c.values[k].as_ref().map(|v| v.as_bytes());
+        if !matches!(value, Some(b"true" | b"false")) {
+            let id = unit_id(
+                tname,
+                &exp.keys,
+                exp.declared,
+                &c.values,
+                c.own_keys.as_deref(),
+            );
+            let what = match &c.values[k] {
+                Some(v) => format!("is `{}`", v.display()),
+                None => "has no value".into(),
+            };
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: `allow_failure = \"{{{key}}}\"`, but `{key}` {what} for unit `{id}`"
+            ))
+            .at(src, a.span())
+            .help(match &c.values[k] {
+                Some(_) => format!("every unit's `{key}` must be `true` or `false`"),
+                None => format!(
+                    "every unit's `{key}` must be `true` or `false`: give it in each include \
+                     entry, like `{{ {key} = false }}`"
+                ),
+            }));
+        }
+    }
+    Ok(FailureAllowed::Key(k))
 }
 
 /// What is left of the plan's limits after a task's units.
@@ -1177,6 +1243,64 @@ pub(crate) mod tests {
         assert_eq!(argvs(&p)[0], ["3.10", "2.50"]);
         let extra = p.tasks[0].keys.iter().position(|k| k == "extra").unwrap();
         assert_eq!(p.units[0].values[extra].as_ref().unwrap().display(), "0.50");
+    }
+
+    #[test]
+    fn allow_failure_by_key() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.os = ["linux", "mac"]
+            matrix.experimental = [false]
+            include = [{ os = "mac", experimental = true }, { os = "bsd", experimental = "true" }]
+            allow_failure = "{experimental}"
+            run = ["true"]
+            [[task]]
+            name = "fixed"
+            allow_failure = true
+            run = ["true"]
+        "#});
+        let allowed: Vec<bool> = (0..p.units.len()).map(|u| p.allows_failure(u)).collect();
+        assert_eq!(
+            ids(&p)[..3],
+            [
+                "t[os=linux,experimental=false]",
+                "t[os=mac,experimental=false]",
+                "t[os=mac,experimental=true]"
+            ]
+        );
+        assert_eq!(allowed, [false, false, true, true, true]);
+
+        let cases = [
+            (
+                r#"matrix.x = ["yes"]
+                allow_failure = "{x}""#,
+                "`allow_failure = \"{x}\"`, but `x` is `yes` for unit `t[x=yes]`",
+            ),
+            (
+                r#"matrix.x = [true]
+                matrix.o = ["a"]
+                include = [{ o = "b" }]
+                allow_failure = "{x}""#,
+                "`x` has no value for unit `t[o=b]`",
+            ),
+            (
+                r#"matrix.flaky = [true]
+                allow_failure = "{flakey}""#,
+                "`allow_failure` names `flakey`, which is not a matrix key",
+            ),
+        ];
+        for (lines, want) in cases {
+            let e = error(&format!(
+                "[[task]]\nname = \"t\"\nrun = [\"true\"]\n{lines}\n"
+            ));
+            assert!(e.contains(want), "{want}\n{e}");
+            assert!(e.contains("job.toml:"), "{e}");
+        }
+        let e = error(
+            "[[task]]\nname = \"t\"\nrun = [\"true\"]\nmatrix.flaky = [true]\nallow_failure = \"{flakey}\"\n",
+        );
+        assert!(e.contains("did you mean `flaky`?"), "{e}");
     }
 
     #[test]

@@ -25,5 +25,7 @@ mod walk;
 
 pub use build::{PlanOptions, build, expand, manifest_dir};
 pub use select::{select, select_new};
-pub use unit::{Command, CommandTemplate, JobSettings, Plan, Start, TaskPlan, Unit};
+pub use unit::{
+    Command, CommandTemplate, FailureAllowed, JobSettings, Plan, Start, TaskPlan, Unit,
+};
 pub use value::Value;
