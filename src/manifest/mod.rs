@@ -6,6 +6,7 @@
 
 mod allow_failure;
 mod duration;
+pub mod env_file;
 mod load;
 mod max_failures;
 mod model;
@@ -15,6 +16,7 @@ mod workers;
 
 pub use allow_failure::AllowFailure;
 pub use duration::DurationValue;
+pub use env_file::EnvFile;
 pub use load::{Loaded, load, parse};
 pub use max_failures::MaxFailures;
 pub use model::*;

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{AllowFailure, DurationValue, MaxFailures, Workers};
+use super::{AllowFailure, DurationValue, EnvFile, MaxFailures, Workers};
 
 /// A jobrun job file (manifest v1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -65,6 +65,11 @@ pub struct Job {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Spanned<String>>,
+    /// Files of `KEY=VALUE` lines added to every unit's environment, before
+    /// `env` (which wins); relative to the manifest's folder. Values are secret.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::env_file::EnvFileSchema>")]
+    pub env_file: Vec<Spanned<EnvFile>>,
     /// Which unit output is printed (default "failed").
     pub output: Option<OutputMode>,
     /// With output = "all": print blocks in plan order.
@@ -152,6 +157,11 @@ pub struct Task {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Spanned<String>>,
+    /// Env files after the job's, before any `env` (which wins); relative to
+    /// the manifest's folder. Values are secret.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::env_file::EnvFileSchema>")]
+    pub env_file: Vec<Spanned<EnvFile>>,
     /// Working directory, relative to the job's dir; a template.
     #[schemars(with = "Option<String>")]
     pub dir: Option<Spanned<String>>,

@@ -269,6 +269,9 @@ fn wanted(key: &str, in_task: bool) -> Option<&'static str> {
         "shell" => "an array of strings, like `[\"sh\", \"-c\"]`",
         "name" | "dir" | "state_dir" | "$schema" => "a string",
         "env" => "a table of strings, like `{ LANG = \"C\" }`",
+        "env_file" => {
+            "an array of paths, like `[\".env\"]`, or tables like `{ path = \".env.local\", optional = true }`"
+        }
         "keep_order" | "keep_failed_outputs" => "`true` or `false`",
         "allow_failure" => "`true`, `false` or a matrix key like `\"{experimental}\"`",
         "run" => "an array of strings, like `[\"echo\", \"hi\"]`",

@@ -110,6 +110,8 @@ pub(crate) struct Context<'l> {
     pub(crate) var_names: Vec<String>,
     pub(crate) var_values: Vec<Value>,
     pub(crate) pools: Vec<Pool>,
+    /// `job.env_file`'s pairs (secret: never shown).
+    job_env: Vec<(String, String)>,
 }
 
 impl<'l> Context<'l> {
@@ -129,12 +131,14 @@ impl<'l> Context<'l> {
             &loaded.source,
             cpus,
         )?;
+        let job_env = super::env_file::read(loaded, &loaded.manifest.job.env_file)?;
         Ok(Context {
             loaded,
             job,
             var_names,
             var_values,
             pools,
+            job_env,
         })
     }
 
@@ -668,7 +672,14 @@ fn task_templates(
         .iter()
         .map(|s| parse_fixed(s, "outputs"))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut env = Vec::new();
+    // Env files first (job's, then the task's), so `env` wins over them.
+    // Their values are literal text, never templates.
+    let task_env = super::env_file::read(cx.loaded, &task.env_file)?;
+    let mut env: Vec<(String, Template)> = Vec::new();
+    for (k, v) in cx.job_env.iter().chain(&task_env) {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), Template::literal(v)));
+    }
     for (k, v) in m.job.env.iter().chain(&task.env) {
         check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
         let t = parse(v, "env")?;
@@ -1301,6 +1312,53 @@ pub(crate) mod tests {
             "[[task]]\nname = \"t\"\nrun = [\"true\"]\nmatrix.flaky = [true]\nallow_failure = \"{flakey}\"\n",
         );
         assert!(e.contains("did you mean `flaky`?"), "{e}");
+    }
+
+    #[test]
+    fn env_files_then_env() {
+        let dir = files(&[
+            ("job.env", b"export A=job\nB='job {b}'\nC=job\n"),
+            ("sub/task.env", b"B=\"task\\nb\"\nC=task\nD=task\n"),
+            ("bad.env", b"A=1\n# c\nB=\"s3cret-value\n"),
+        ]);
+        let toml = indoc! {r#"
+            [job]
+            env_file = ["job.env", { path = "missing.env", optional = true }]
+            env = { D = "env" }
+            [[task]]
+            name = "t"
+            env_file = ["sub/task.env"]
+            env = { C = "{task.name}" }
+            run = ["true"]
+        "#};
+        let p = plan_in(dir.path(), toml, &[]).unwrap();
+        let env: Vec<(String, String)> = p
+            .env(0, None)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string().unwrap()))
+            .collect();
+        let want = [("A", "job"), ("B", "task\nb"), ("D", "env"), ("C", "t")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        assert_eq!(env, want);
+
+        let e = plan_in(dir.path(), &toml.replace("sub/task.env", "nope.env"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read env file `nope.env`: no such file"),
+            "{e}"
+        );
+        assert!(e.contains("job.toml:6:13"), "{e}");
+        assert!(e.contains("optional = true"), "{e}");
+
+        let e = plan_in(dir.path(), &toml.replace("sub/task.env", "bad.env"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.env:3: unclosed quote"), "{e}");
+        assert!(!e.contains("s3cret"), "a value leaked: {e}");
     }
 
     #[test]

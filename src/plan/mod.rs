@@ -6,6 +6,7 @@
 
 pub(crate) mod build;
 pub mod dynamic;
+mod env_file;
 mod graph;
 mod grid;
 mod literal;

@@ -9,6 +9,7 @@ mod exec;
 mod bad;
 mod crash;
 mod dynamic;
+mod env_file;
 mod faults;
 mod hostile;
 mod journal;
