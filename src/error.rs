@@ -174,6 +174,9 @@ pub enum Error {
     /// Bad command-line usage: nothing ran.
     #[error("error: {}", printable(.0))]
     Usage(String),
+    /// Independent problems, all reported (at most [`MAX_ERRORS`]).
+    #[error("{}", several(.0))]
+    Several(Vec<Error>),
     /// jobrun could not do its own I/O (state dir, report files, ...).
     #[error("error: {}: {source}", printable(.context))]
     Io {
@@ -188,6 +191,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Manifest(_) | Error::Usage(_) => 2,
+            Error::Several(all) => all.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Io { .. } => 3,
         }
     }
@@ -196,6 +200,59 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// The most errors gathered before planning stops: enough to fix a
+/// manifest in one go, few enough to read.
+pub const MAX_ERRORS: usize = 20;
+
+fn several(all: &[Error]) -> String {
+    let mut out: Vec<String> = all.iter().map(ToString::to_string).collect();
+    out.push(if all.len() >= MAX_ERRORS {
+        format!("error: {} errors (checking stopped there)", all.len())
+    } else {
+        format!("error: {} errors", all.len())
+    });
+    out.join("\n\n")
+}
+
+/// Independent errors, gathered so that one run reports them all, as rustc
+/// and just do. A stage whose error makes later checks meaningless returns
+/// at once instead.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<Error>);
+
+impl Errors {
+    /// The value, or `None` with its error kept.
+    pub fn take<T, E: Into<Error>>(&mut self, r: Result<T, E>) -> Option<T> {
+        r.map_err(|e| self.push(e.into())).ok()
+    }
+
+    pub fn push(&mut self, e: Error) {
+        match e {
+            Error::Several(all) => all.into_iter().for_each(|e| self.push(e)),
+            e if self.0.len() < MAX_ERRORS => self.0.push(e),
+            _ => {}
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Enough gathered: stop checking.
+    pub fn is_full(&self) -> bool {
+        self.0.len() >= MAX_ERRORS
+    }
+
+    /// `Ok` when there was none; one error as itself.
+    pub fn finish(mut self) -> Result<(), Error> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(Error::Several(self.0)),
         }
     }
 }
@@ -320,6 +377,38 @@ mod tests {
         assert_eq!(io_reason(&e), "no such file or directory");
         let e = std::io::Error::other("Weird");
         assert_eq!(io_reason(&e), "weird");
+    }
+
+    #[test]
+    fn several_errors_are_all_shown_and_counted() {
+        let mut errors = Errors::default();
+        assert_eq!(errors.take(Ok::<_, Error>(1)), Some(1));
+        assert!(errors.is_empty());
+        errors.take::<(), _>(Err(Diagnostic::new("one")));
+        errors.push(Error::Several(vec![
+            Error::Usage("two".into()),
+            Diagnostic::new("three").into(),
+        ]));
+        let e = errors.finish().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "error: one\n\nerror: two\n\nerror: three\n\nerror: 3 errors"
+        );
+        let mut errors = Errors::default();
+        for i in 0..30 {
+            errors.push(Diagnostic::new(format!("e{i}")).into());
+        }
+        assert!(errors.is_full());
+        let shown = errors.finish().unwrap_err().to_string();
+        assert!(
+            shown.ends_with("error: 20 errors (checking stopped there)"),
+            "{shown}"
+        );
+        assert!(shown.contains("e19") && !shown.contains("e20"));
+        let mut one = Errors::default();
+        one.push(Error::Usage("only".into()));
+        assert_eq!(one.finish().unwrap_err().to_string(), "error: only");
     }
 
     #[test]
