@@ -174,6 +174,9 @@ pub enum Error {
     /// Bad command-line usage: nothing ran.
     #[error("error: {}", printable(.0))]
     Usage(String),
+    /// Independent problems, all reported (at most [`MAX_ERRORS`]).
+    #[error("{}", several(.0))]
+    Several(Vec<Error>),
     /// jobrun could not do its own I/O (state dir, report files, ...).
     #[error("error: {}: {source}", printable(.context))]
     Io {
@@ -188,6 +191,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Manifest(_) | Error::Usage(_) => 2,
+            Error::Several(all) => all.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Io { .. } => 3,
         }
     }
@@ -196,6 +200,59 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// The most errors gathered before planning stops: enough to fix a
+/// manifest in one go, few enough to read.
+pub const MAX_ERRORS: usize = 20;
+
+fn several(all: &[Error]) -> String {
+    let mut out: Vec<String> = all.iter().map(ToString::to_string).collect();
+    out.push(if all.len() >= MAX_ERRORS {
+        format!("error: {} errors (checking stopped there)", all.len())
+    } else {
+        format!("error: {} errors", all.len())
+    });
+    out.join("\n\n")
+}
+
+/// Independent errors, gathered so that one run reports them all, as rustc
+/// and just do. A stage whose error makes later checks meaningless returns
+/// at once instead.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<Error>);
+
+impl Errors {
+    /// The value, or `None` with its error kept.
+    pub fn take<T, E: Into<Error>>(&mut self, r: Result<T, E>) -> Option<T> {
+        r.map_err(|e| self.push(e.into())).ok()
+    }
+
+    pub fn push(&mut self, e: Error) {
+        match e {
+            Error::Several(all) => all.into_iter().for_each(|e| self.push(e)),
+            e if self.0.len() < MAX_ERRORS => self.0.push(e),
+            _ => {}
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Enough gathered: stop checking.
+    pub fn is_full(&self) -> bool {
+        self.0.len() >= MAX_ERRORS
+    }
+
+    /// `Ok` when there was none; one error as itself.
+    pub fn finish(mut self) -> Result<(), Error> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(Error::Several(self.0)),
         }
     }
 }
@@ -228,18 +285,35 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     // Jaro-Winkler finds long near-misses; one edit (a swap counts as one)
     // finds the short ones it scores too low (`nte` for `net`, `ot` for `out`).
+    // Both need two characters in common: a one-letter name is one edit from
+    // every two-letter name, and `ab` is one edit from `cb`, so those
+    // suggestions would be noise.
+    let len = name.chars().count();
     candidates
         .into_iter()
+        .filter(|&c| c != name)
         .map(|c| {
-            (
-                strsim::jaro_winkler(name, c),
-                strsim::osa_distance(name, c),
-                c,
-            )
+            let edits = strsim::osa_distance(name, c);
+            let common = shared_chars(name, c);
+            (strsim::jaro_winkler(name, c), edits, common, c)
         })
-        .filter(|&(score, edits, c)| score > 0.8 || (edits <= 1 && c.len() >= 2 && name != c))
+        .filter(|&(score, edits, common, _)| len >= 2 && common >= 2 && (score > 0.8 || edits <= 1))
+        .map(|(score, edits, _, c)| (score, edits, c))
         .max_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)))
         .map(|(_, _, c)| c)
+}
+
+/// How many characters two names have in common, counted with repeats.
+fn shared_chars(a: &str, b: &str) -> usize {
+    let mut rest: Vec<char> = b.chars().collect();
+    a.chars()
+        .filter(|c| {
+            rest.iter()
+                .position(|r| r == c)
+                .map(|i| rest.swap_remove(i))
+                .is_some()
+        })
+        .count()
 }
 
 #[cfg(test)]
@@ -306,11 +380,62 @@ mod tests {
     }
 
     #[test]
+    fn several_errors_are_all_shown_and_counted() {
+        let mut errors = Errors::default();
+        assert_eq!(errors.take(Ok::<_, Error>(1)), Some(1));
+        assert!(errors.is_empty());
+        errors.take::<(), _>(Err(Diagnostic::new("one")));
+        errors.push(Error::Several(vec![
+            Error::Usage("two".into()),
+            Diagnostic::new("three").into(),
+        ]));
+        let e = errors.finish().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "error: one\n\nerror: two\n\nerror: three\n\nerror: 3 errors"
+        );
+        let mut errors = Errors::default();
+        for i in 0..30 {
+            errors.push(Diagnostic::new(format!("e{i}")).into());
+        }
+        assert!(errors.is_full());
+        let shown = errors.finish().unwrap_err().to_string();
+        assert!(
+            shown.ends_with("error: 20 errors (checking stopped there)"),
+            "{shown}"
+        );
+        assert!(shown.contains("e19") && !shown.contains("e20"));
+        let mut one = Errors::default();
+        one.push(Error::Usage("only".into()));
+        assert_eq!(one.finish().unwrap_err().to_string(), "error: only");
+    }
+
+    #[test]
     fn suggestions() {
         assert_eq!(did_you_mean("worker", ["workers", "name"]), Some("workers"));
         assert_eq!(did_you_mean("zzz", ["workers", "name"]), None);
         assert_eq!(did_you_mean("nte", ["cpu", "net"]), Some("net"));
         assert_eq!(did_you_mean("ot", ["src", "out"]), Some("out"));
         assert_eq!(did_you_mean("a", ["b"]), None);
+        // Short names: close ones are suggested, nonsense is not.
+        let vars = ["out", "src", "id", "os", "x"];
+        let cases = [
+            ("ot", Some("out")),
+            ("ou", Some("out")),
+            ("sr", Some("src")),
+            ("OS", None),
+            ("so", Some("os")),
+            ("d", None),
+            ("i", None),
+            ("o", None),
+            ("X", None),
+            ("ab", None),
+            ("xy", None),
+            ("is", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(did_you_mean(name, vars), want, "{name}");
+        }
     }
 }

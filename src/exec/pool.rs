@@ -429,9 +429,11 @@ pub fn execute(
     }
     let any_failed = st.failures > 0
         || st.expand_failed
-        || st.done.iter().zip(&plan.units).any(|(o, u)| {
-            o.is_some_and(Outcome::is_failure) && !plan.tasks[u.task as usize].allow_failure
-        });
+        || st
+            .done
+            .iter()
+            .enumerate()
+            .any(|(u, o)| o.is_some_and(Outcome::is_failure) && !plan.allows_failure(u));
     let problem = st.problem.take();
     let exit_code = match st.cancel.and_then(CancelReason::exit_code) {
         Some(c) => c,
@@ -870,7 +872,7 @@ impl Shared<'_> {
             fp,
             recorded,
         );
-        let allowed = task.allow_failure && outcome.is_failure();
+        let allowed = plan.allows_failure(i) && outcome.is_failure();
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
             st.failures += 1;
             if st.failures >= self.threshold {
@@ -907,7 +909,6 @@ impl Shared<'_> {
     ) {
         let i = unit as usize;
         let plan = self.plan();
-        let task = plan.task_of(i);
         let (outcome, end, duration, started_at) = last;
         if let Some(f) = &fp {
             let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
@@ -928,7 +929,7 @@ impl Shared<'_> {
                 started_at: Some(started_at),
                 ended_at: SystemTime::now(),
                 log: Some(log),
-                allowed: task.allow_failure && outcome.is_failure(),
+                allowed: plan.allows_failure(i) && outcome.is_failure(),
                 fingerprint: fp,
                 unrecorded: !recorded,
             },
@@ -1312,7 +1313,7 @@ impl Shared<'_> {
                     }
                     Some(o) if o.is_success() => {}
                     Some(o) => {
-                        let allowed = o.is_failure() && next.task_of(d).allow_failure;
+                        let allowed = o.is_failure() && next.allows_failure(d);
                         skipped |= !allowed;
                     }
                 }

@@ -602,6 +602,7 @@ mod tests {
             "env.A.B = \"x\"",
             "dir = []",
             "allow_failure = \"no\"",
+            "allow_failure = 1",
             "keep_failed_outputs = 1",
             "ok_codes = \"0\"",
             "ok_codes = [\"0\"]",

@@ -4,7 +4,9 @@
 //! every parse problem into a located [`crate::error::Diagnostic`]. Nothing here
 //! expands matrices or resolves templates: that is `plan`.
 
+mod allow_failure;
 mod duration;
+pub mod env_file;
 mod load;
 mod max_failures;
 mod model;
@@ -12,7 +14,9 @@ mod rate;
 mod wording;
 mod workers;
 
+pub use allow_failure::AllowFailure;
 pub use duration::DurationValue;
+pub use env_file::EnvFile;
 pub use load::{Loaded, load, parse};
 pub use max_failures::MaxFailures;
 pub use model::*;

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{DurationValue, MaxFailures, Workers};
+use super::{AllowFailure, DurationValue, EnvFile, MaxFailures, Workers};
 
 /// A jobrun job file (manifest v1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -65,6 +65,11 @@ pub struct Job {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Spanned<String>>,
+    /// Files of `KEY=VALUE` lines added to every unit's environment, before
+    /// `env` (which wins); relative to the manifest's folder. Values are secret.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::env_file::EnvFileSchema>")]
+    pub env_file: Vec<Spanned<EnvFile>>,
     /// Which unit output is printed (default "failed").
     pub output: Option<OutputMode>,
     /// With output = "all": print blocks in plan order.
@@ -152,11 +157,18 @@ pub struct Task {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Spanned<String>>,
+    /// Env files after the job's, before any `env` (which wins); relative to
+    /// the manifest's folder. Values are secret.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::env_file::EnvFileSchema>")]
+    pub env_file: Vec<Spanned<EnvFile>>,
     /// Working directory, relative to the job's dir; a template.
     #[schemars(with = "Option<String>")]
     pub dir: Option<Spanned<String>>,
-    /// Failures are reported but count neither toward max_failures nor the exit code.
-    pub allow_failure: Option<bool>,
+    /// Failures are reported but count neither toward max_failures nor the exit code:
+    /// `true`, or a matrix key (`"{experimental}"`) whose value is `true` or `false` per unit.
+    #[schemars(with = "Option<AllowFailureSchema>")]
+    pub allow_failure: Option<Spanned<AllowFailure>>,
     /// Overrides `job.keep_failed_outputs`.
     pub keep_failed_outputs: Option<bool>,
     /// What each unit takes from the `[resources]` pools while it runs.
@@ -180,6 +192,16 @@ pub enum ScalarSchema {
     Integer(i64),
     Float(f64),
     Boolean(bool),
+}
+
+/// Schema-only: `allow_failure`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum AllowFailureSchema {
+    Fixed(bool),
+    /// A matrix key whose value (`true` or `false`) decides for each unit.
+    Key(#[schemars(regex(pattern = r"^\{\s*[A-Za-z0-9_-]+\s*\}$"))] String),
 }
 
 /// Schema-only: the value sources of `matrix.KEY`.

@@ -269,7 +269,11 @@ fn wanted(key: &str, in_task: bool) -> Option<&'static str> {
         "shell" => "an array of strings, like `[\"sh\", \"-c\"]`",
         "name" | "dir" | "state_dir" | "$schema" => "a string",
         "env" => "a table of strings, like `{ LANG = \"C\" }`",
-        "keep_order" | "keep_failed_outputs" | "allow_failure" => "`true` or `false`",
+        "env_file" => {
+            "an array of paths, like `[\".env\"]`, or tables like `{ path = \".env.local\", optional = true }`"
+        }
+        "keep_order" | "keep_failed_outputs" => "`true` or `false`",
+        "allow_failure" => "`true`, `false` or a matrix key like `\"{experimental}\"`",
         "run" => "an array of strings, like `[\"echo\", \"hi\"]`",
         "inputs" | "outputs" => "an array of paths, like `[\"{file}\"]`",
         "needs" => "an array of task names, like `[\"fetch\"]`",

@@ -16,10 +16,10 @@ use super::matrix::{self, Budget, Scope};
 use super::resources::{self, Pool};
 use super::string_span;
 use super::template::{Lookup, Slot, Template, TemplateError};
-use super::unit::{CommandTemplate, JobSettings, Plan, TaskPlan, Unit};
+use super::unit::{CommandTemplate, FailureAllowed, JobSettings, Plan, TaskPlan, Unit};
 use super::value::{Value, display_bytes};
-use crate::error::{Diagnostic, Error, Source, did_you_mean};
-use crate::manifest::{Loaded, Task};
+use crate::error::{Diagnostic, Error, Errors, Source, did_you_mean};
+use crate::manifest::{AllowFailure, Loaded, Task};
 
 /// Options that change the plan.
 #[derive(Debug, Default, Clone)]
@@ -44,21 +44,29 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
     let mut tasks: Vec<TaskPlan> = Vec::with_capacity(needs.len());
     let mut units: Vec<Unit> = Vec::new();
     let mut budget = Budget::PLAN;
+    // Tasks are independent here: report every task's errors, not the first.
+    let mut errors = Errors::default();
     for (ti, (task_needs, pending)) in needs.into_iter().zip(pending).enumerate() {
-        let (mut plan, more) = match pending {
+        if errors.is_full() {
+            break;
+        }
+        let expanded = match pending {
             // Checked as far as it can be now; its units come at run time.
-            Some(p) => {
-                let mut t = check_pending(&cx, ti, &p, units.len())?;
+            Some(p) => check_pending(&cx, ti, &p, units.len()).map(|mut t| {
                 t.pending = Some(p);
                 (t, Vec::new())
-            }
-            None => expand_task(&cx, ti, None, budget, units.len())?,
+            }),
+            None => expand_task(&cx, ti, None, budget, units.len()),
+        };
+        let Some((mut plan, more)) = errors.take(expanded) else {
+            continue;
         };
         budget = spend(budget, more.len(), plan.keys.len());
         plan.needs = task_needs;
         tasks.push(plan);
         units.extend(more);
     }
+    errors.finish()?;
     finish(
         &cx,
         Plan {
@@ -110,31 +118,46 @@ pub(crate) struct Context<'l> {
     pub(crate) var_names: Vec<String>,
     pub(crate) var_values: Vec<Value>,
     pub(crate) pools: Vec<Pool>,
+    /// `job.env_file`'s pairs (secret: never shown).
+    job_env: Vec<(String, String)>,
 }
 
 impl<'l> Context<'l> {
     fn new(loaded: &'l Loaded, options: &PlanOptions) -> Result<Context<'l>, Error> {
-        let job = job_settings(loaded)?;
-        let (var_names, var_values) = vars(loaded, options)?;
         if loaded.manifest.tasks.is_empty() {
             return Err(Diagnostic::new("the manifest has no task")
                 .in_file(&loaded.source)
                 .help("add one:\n\n      [[task]]\n      name = \"hello\"\n      run = [\"echo\", \"hello\"]")
                 .into());
         }
+        // [job], [vars], [resources] and the job's env files do not depend
+        // on each other: all their errors are reported.
+        let mut errors = Errors::default();
+        let job = errors.take(job_settings(loaded));
+        let vars = errors.take(vars(loaded, options));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pools = resources::pools(
+        let pools = errors.take(resources::pools(
             &loaded.manifest.resources,
             &options.resources,
             &loaded.source,
             cpus,
-        )?;
+        ));
+        let job_env = errors.take(super::env_file::read(loaded, &loaded.manifest.job.env_file));
+        errors.finish()?;
+        let (Some(job), Some((var_names, var_values)), Some(pools), Some(job_env)) =
+            (job, vars, pools, job_env)
+        else {
+            return Err(Error::Usage(
+                "internal: a stage failed without an error".into(),
+            ));
+        };
         Ok(Context {
             loaded,
             job,
             var_names,
             var_values,
             pools,
+            job_env,
         })
     }
 
@@ -242,7 +265,10 @@ fn vars(loaded: &Loaded, options: &PlanOptions) -> Result<(Vec<String>, Vec<Valu
         let value = match v.get_ref() {
             toml::Value::String(s) => Value::from(s.as_str()),
             toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
-            toml::Value::Float(f) => Value::from(f.to_string().as_str()),
+            toml::Value::Float(f) => {
+                let raw = src.text.get(v.span()).unwrap_or("");
+                Value::from(super::literal::float_text(raw, *f).as_str())
+            }
             toml::Value::Boolean(b) => Value::from(b.to_string().as_str()),
             other => {
                 return Err(Diagnostic::new(format!(
@@ -376,7 +402,8 @@ fn unchecked_task(cx: &Context<'_>, ti: usize) -> Result<TaskPlan, Error> {
         retries: 0,
         retry_delay: Duration::ZERO,
         timeout: None,
-        allow_failure: task.allow_failure.unwrap_or(false),
+        // Its keys are not known yet: decided when it expands.
+        allow_failure: FailureAllowed::Fixed(false),
         keep_failed_outputs: false,
         ok_codes: vec![0],
         needs: Vec::new(),
@@ -403,20 +430,37 @@ fn expand_task(
     let pools = &cx.pools;
     let task = &m.tasks[ti];
     let tname = task.name.get_ref();
-    let exp = task_matrix(cx, ti, matrix, budget)?;
-    let uses = resources::uses(tname, &task.uses, pools, src)?;
-    let max_parallel = match &task.max_parallel {
-        Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Some(*n.get_ref() as u32),
-        Some(n) => {
-            return Err(Diagnostic::new(format!(
-                "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
-                n.get_ref()
-            ))
-            .at(src, n.span())
-            .help("it caps how many of the task's units run at once; leave it out for no cap")
-            .into());
-        }
-        None => None,
+    // The matrix, the pools, the settings and the templates are checked
+    // apart, so one run reports each of their errors (the templates and
+    // `allow_failure` need the keys, so a broken matrix hides theirs).
+    let mut errors = Errors::default();
+    let exp = errors.take(task_matrix(cx, ti, matrix, budget));
+    let uses = errors.take(resources::uses(tname, &task.uses, pools, src));
+    let max_parallel = errors.take(match &task.max_parallel {
+        Some(n) if (1..=i64::from(u32::MAX)).contains(n.get_ref()) => Ok(Some(*n.get_ref() as u32)),
+        Some(n) => Err(Diagnostic::new(format!(
+            "task `{tname}`: `max_parallel = {}` must be a whole number >= 1",
+            n.get_ref()
+        ))
+        .at(src, n.span())
+        .help("it caps how many of the task's units run at once; leave it out for no cap")),
+        None => Ok(None),
+    });
+    errors.take(check_settings(cx, ti));
+    let templates = match (&exp, &uses) {
+        (Some(exp), Some(uses)) => errors.take(task_templates(cx, ti, exp, uses)),
+        _ => None,
+    };
+    let allowed = exp
+        .as_ref()
+        .and_then(|exp| errors.take(allow_failure(src, task, exp)));
+    errors.finish()?;
+    let (Some(exp), Some(uses), Some(max_parallel), Some(templates), Some(allow_failure)) =
+        (exp, uses, max_parallel, templates, allowed)
+    else {
+        return Err(Error::Usage(
+            "internal: a stage failed without an error".into(),
+        ));
     };
     let Templates {
         command,
@@ -424,8 +468,7 @@ fn expand_task(
         outputs,
         env,
         dir,
-    } = task_templates(cx, ti, &exp, &uses)?;
-    check_settings(cx, ti)?;
+    } = templates;
     // Keys only some includes set must be set for every unit whose templates use them.
     check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
 
@@ -460,7 +503,7 @@ fn expand_task(
             .or(m.job.retry_delay)
             .map_or(Duration::from_secs(1), |d| d.0),
         timeout: task.timeout.or(m.job.timeout).map(|d| d.0),
-        allow_failure: task.allow_failure.unwrap_or(false),
+        allow_failure,
         keep_failed_outputs: task
             .keep_failed_outputs
             .or(m.job.keep_failed_outputs)
@@ -622,59 +665,84 @@ fn task_templates(
             .map_err(|e| template_diag(src, tname, field, s.get_ref(), s.span(), e))
     };
 
+    // Every field is parsed, so one run reports each field's errors.
+    let mut errors = Errors::default();
     let command = match (&task.run, &task.shell) {
-        (Some(run), None) => {
-            if run.get_ref().is_empty() {
-                return Err(Diagnostic::new(format!("task `{tname}`: `run` is empty"))
+        (Some(run), None) if run.get_ref().is_empty() => {
+            errors.push(
+                Diagnostic::new(format!("task `{tname}`: `run` is empty"))
                     .at(src, run.span())
                     .help("`run` is the argv: a program and its arguments, like [\"echo\", \"hi\"]")
-                    .into());
-            }
-            CommandTemplate::Run(
-                run.get_ref()
-                    .iter()
-                    .map(|a| parse(a, "run"))
-                    .collect::<Result<_, _>>()?,
-            )
+                    .into(),
+            );
+            None
         }
-        (None, Some(sh)) => CommandTemplate::Shell(parse_shell(sh)?),
+        (Some(run), None) => {
+            let args: Vec<Option<Template>> = run
+                .get_ref()
+                .iter()
+                .map(|a| errors.take(parse(a, "run")))
+                .collect();
+            args.into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(CommandTemplate::Run)
+        }
+        (None, Some(sh)) => errors.take(parse_shell(sh)).map(CommandTemplate::Shell),
         (Some(run), Some(_)) => {
-            return Err(Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
-                .at(src, run.span())
-                .help("keep one: `run` is an argv (no shell), `shell` is one string run by `job.shell`")
-                .into());
+            errors.push(
+                Diagnostic::new(format!("task `{tname}` has both `run` and `shell`"))
+                    .at(src, run.span())
+                    .help("keep one: `run` is an argv (no shell), `shell` is one string run by `job.shell`")
+                    .into(),
+            );
+            None
         }
         (None, None) => {
-            return Err(
+            errors.push(
                 Diagnostic::new(format!("task `{tname}` has neither `run` nor `shell`"))
                     .at(src, task.name.span())
                     .help("add `run = [\"program\", \"arg\"]` or `shell = \"command line\"`")
                     .into(),
             );
+            None
         }
     };
-    let inputs = task
-        .inputs
-        .iter()
-        .map(|s| parse_fixed(s, "inputs"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let outputs = task
-        .outputs
-        .iter()
-        .map(|s| parse_fixed(s, "outputs"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut env = Vec::new();
+    let mut fixed = |list: &[Spanned<String>], field: &str| -> Vec<Template> {
+        list.iter()
+            .filter_map(|s| errors.take(parse_fixed(s, field)))
+            .collect()
+    };
+    let inputs = fixed(&task.inputs, "inputs");
+    let outputs = fixed(&task.outputs, "outputs");
+    // Env files first (job's, then the task's), so `env` wins over them.
+    // Their values are literal text, never templates.
+    let task_env = errors
+        .take(super::env_file::read(cx.loaded, &task.env_file))
+        .unwrap_or_default();
+    let mut env: Vec<(String, Template)> = Vec::new();
+    for (k, v) in cx.job_env.iter().chain(&task_env) {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), Template::literal(v)));
+    }
     for (k, v) in m.job.env.iter().chain(&task.env) {
-        check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()))?;
-        let t = parse(v, "env")?;
+        let name = check_env_name(k).map_err(|msg| Diagnostic::new(msg).at(src, v.span()));
+        if errors.take(name).is_none() {
+            continue;
+        }
+        let Some(t) = errors.take(parse(v, "env")) else {
+            continue;
+        };
         env.retain(|(name, _): &(String, Template)| name != k);
         env.push((k.clone(), t));
     }
     let dir = task
         .dir
         .as_ref()
-        .map(|d| parse_fixed(d, "dir"))
-        .transpose()?;
+        .and_then(|d| errors.take(parse_fixed(d, "dir")));
+    errors.finish()?;
+    let Some(command) = command else {
+        return Err(Error::Usage("internal: no command and no error".into()));
+    };
     Ok(Templates {
         command,
         inputs,
@@ -748,6 +816,70 @@ fn check_settings(cx: &Context<'_>, ti: usize) -> Result<(), Error> {
     }
 
     Ok(())
+}
+
+/// `allow_failure`: fixed, or a key whose value is `true` or `false` for
+/// every unit (anything else is an error here, never a guess at run time).
+fn allow_failure(
+    src: &Source,
+    task: &Task,
+    exp: &matrix::Expansion,
+) -> Result<FailureAllowed, Diagnostic> {
+    let tname = task.name.get_ref();
+    let Some(a) = &task.allow_failure else {
+        return Ok(FailureAllowed::Fixed(false));
+    };
+    let key = match a.get_ref() {
+        AllowFailure::Fixed(b) => return Ok(FailureAllowed::Fixed(*b)),
+        AllowFailure::Key(key) => key,
+    };
+    let Some(k) = exp.keys.iter().position(|x| x == key) else {
+        let known = exp.keys.iter().map(String::as_str);
+        return Err(Diagnostic::new(format!(
+            "task `{tname}`: `allow_failure` names `{key}`, which is not a matrix key"
+        ))
+        .at(src, a.span())
+        .label(match did_you_mean(key, known) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "unknown key".into(),
+        })
+        .help(if exp.keys.is_empty() {
+            "the task has no matrix: write `allow_failure = true`".to_owned()
+        } else {
+            format!(
+                "a matrix or include key whose values are `true` or `false`; keys: {}",
+                quoted(&exp.keys)
+            )
+        }));
+    };
+    for c in &exp.combos {
+        let value = c.values[k].as_ref().map(|v| v.as_bytes());
+        if !matches!(value, Some(b"true" | b"false")) {
+            let id = unit_id(
+                tname,
+                &exp.keys,
+                exp.declared,
+                &c.values,
+                c.own_keys.as_deref(),
+            );
+            let what = match &c.values[k] {
+                Some(v) => format!("is `{}`", v.display()),
+                None => "has no value".into(),
+            };
+            return Err(Diagnostic::new(format!(
+                "task `{tname}`: `allow_failure = \"{{{key}}}\"`, but `{key}` {what} for unit `{id}`"
+            ))
+            .at(src, a.span())
+            .help(match &c.values[k] {
+                Some(_) => format!("every unit's `{key}` must be `true` or `false`"),
+                None => format!(
+                    "every unit's `{key}` must be `true` or `false`: give it in each include \
+                     entry, like `{{ {key} = false }}`"
+                ),
+            }));
+        }
+    }
+    Ok(FailureAllowed::Key(k))
 }
 
 /// What is left of the plan's limits after a task's units.
@@ -1144,6 +1276,212 @@ pub(crate) mod tests {
         for (toml, want) in cases {
             assert_eq!(ids(&plan(toml)), *want, "{toml}");
         }
+    }
+
+    #[test]
+    fn floats_keep_their_text() {
+        let p = plan(indoc! {r#"
+            [vars]
+            v = 2.50
+            [[task]]
+            name = "t"
+            matrix.python = [
+                3.10, # a comment, with a [bracket]
+                3.9, 1e3, 1_000.5,
+            ]
+            matrix.s = ["a,b"]
+            exclude = [{ python = 3.9 }]
+            include = [{ python = 3.10, extra = 0.50 }, { python = 2.0 }]
+            run = ["{python}", "{v}"]
+        "#});
+        assert_eq!(
+            ids(&p),
+            [
+                "t[python=3.10,s=a,b]",
+                "t[python=1e3,s=a,b]",
+                "t[python=1000.5,s=a,b]",
+                "t[python=2.0]",
+            ]
+        );
+        assert_eq!(argvs(&p)[0], ["3.10", "2.50"]);
+        let extra = p.tasks[0].keys.iter().position(|k| k == "extra").unwrap();
+        assert_eq!(p.units[0].values[extra].as_ref().unwrap().display(), "0.50");
+    }
+
+    #[test]
+    fn allow_failure_by_key() {
+        let p = plan(indoc! {r#"
+            [[task]]
+            name = "t"
+            matrix.os = ["linux", "mac"]
+            matrix.experimental = [false]
+            include = [{ os = "mac", experimental = true }, { os = "bsd", experimental = "true" }]
+            allow_failure = "{experimental}"
+            run = ["true"]
+            [[task]]
+            name = "fixed"
+            allow_failure = true
+            run = ["true"]
+        "#});
+        let allowed: Vec<bool> = (0..p.units.len()).map(|u| p.allows_failure(u)).collect();
+        assert_eq!(
+            ids(&p)[..3],
+            [
+                "t[os=linux,experimental=false]",
+                "t[os=mac,experimental=false]",
+                "t[os=mac,experimental=true]"
+            ]
+        );
+        assert_eq!(allowed, [false, false, true, true, true]);
+
+        let cases = [
+            (
+                r#"matrix.x = ["yes"]
+                allow_failure = "{x}""#,
+                "`allow_failure = \"{x}\"`, but `x` is `yes` for unit `t[x=yes]`",
+            ),
+            (
+                r#"matrix.x = [true]
+                matrix.o = ["a"]
+                include = [{ o = "b" }]
+                allow_failure = "{x}""#,
+                "`x` has no value for unit `t[o=b]`",
+            ),
+            (
+                r#"matrix.flaky = [true]
+                allow_failure = "{flakey}""#,
+                "`allow_failure` names `flakey`, which is not a matrix key",
+            ),
+        ];
+        for (lines, want) in cases {
+            let e = error(&format!(
+                "[[task]]\nname = \"t\"\nrun = [\"true\"]\n{lines}\n"
+            ));
+            assert!(e.contains(want), "{want}\n{e}");
+            assert!(e.contains("job.toml:"), "{e}");
+        }
+        let e = error(
+            "[[task]]\nname = \"t\"\nrun = [\"true\"]\nmatrix.flaky = [true]\nallow_failure = \"{flakey}\"\n",
+        );
+        assert!(e.contains("did you mean `flaky`?"), "{e}");
+    }
+
+    #[test]
+    fn env_files_then_env() {
+        let dir = files(&[
+            ("job.env", b"export A=job\nB='job {b}'\nC=job\n"),
+            ("sub/task.env", b"B=\"task\\nb\"\nC=task\nD=task\n"),
+            ("bad.env", b"A=1\n# c\nB=\"s3cret-value\n"),
+        ]);
+        let toml = indoc! {r#"
+            [job]
+            env_file = ["job.env", { path = "missing.env", optional = true }]
+            env = { D = "env" }
+            [[task]]
+            name = "t"
+            env_file = ["sub/task.env"]
+            env = { C = "{task.name}" }
+            run = ["true"]
+        "#};
+        let p = plan_in(dir.path(), toml, &[]).unwrap();
+        let env: Vec<(String, String)> = p
+            .env(0, None)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string().unwrap()))
+            .collect();
+        let want = [("A", "job"), ("B", "task\nb"), ("D", "env"), ("C", "t")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        assert_eq!(env, want);
+
+        let e = plan_in(dir.path(), &toml.replace("sub/task.env", "nope.env"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read env file `nope.env`: no such file"),
+            "{e}"
+        );
+        assert!(e.contains("job.toml:6:13"), "{e}");
+        assert!(e.contains("optional = true"), "{e}");
+
+        let e = plan_in(dir.path(), &toml.replace("sub/task.env", "bad.env"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.env:3: unclosed quote"), "{e}");
+        assert!(!e.contains("s3cret"), "a value leaked: {e}");
+    }
+
+    #[test]
+    fn independent_errors_are_all_reported() {
+        let e = error(indoc! {r#"
+            [job]
+            state_dir = ""
+            [vars]
+            "a b" = "x"
+            [[task]]
+            name = "one"
+            run = ["{x}"]
+            inputs = ["{y}"]
+            [[task]]
+            name = "two"
+            run = ["true"]
+            ok_codes = []
+        "#});
+        let wants = [
+            "`state_dir` is empty",
+            "invalid var name `a b`",
+            "error: 2 errors",
+        ];
+        for want in wants {
+            assert!(e.contains(want), "{want:?} not in\n{e}");
+        }
+        // Tasks are only checked once [job] and [vars] are sound.
+        assert!(!e.contains("unknown name"), "{e}");
+
+        let e = error(indoc! {r#"
+            [[task]]
+            name = "one"
+            run = ["{x}"]
+            inputs = ["{y}"]
+            [[task]]
+            name = "two"
+            run = ["true"]
+            ok_codes = []
+            [[task]]
+            name = "fine"
+            run = ["true"]
+        "#});
+        let wants = [
+            "task `one`, field `run`: unknown name `x`",
+            "task `one`, field `inputs`: unknown name `y`",
+            "task `two`: `ok_codes` is empty",
+            "error: 3 errors",
+        ];
+        for want in wants {
+            assert!(e.contains(want), "{want:?} not in\n{e}");
+        }
+        assert_eq!(e.matches("--> ").count(), 3, "each is located\n{e}");
+
+        // An unknown task in `needs` stops before the tasks are checked.
+        let e = error(indoc! {r#"
+            [[task]]
+            name = "one"
+            run = ["{x}"]
+            needs = ["nope"]
+        "#});
+        assert!(e.contains("needs `nope`") && !e.contains("errors"), "{e}");
+
+        // At most MAX_ERRORS.
+        let many: String = (0..30)
+            .map(|i| format!("[[task]]\nname = \"t{i}\"\nrun = [\"{{x}}\"]\n"))
+            .collect();
+        let e = error(&many);
+        assert!(
+            e.ends_with("error: 20 errors (checking stopped there)"),
+            "{e}"
+        );
     }
 
     #[test]

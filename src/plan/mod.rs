@@ -6,8 +6,10 @@
 
 pub(crate) mod build;
 pub mod dynamic;
+mod env_file;
 mod graph;
 mod grid;
+mod literal;
 mod matrix;
 mod quoting;
 pub mod resources;
@@ -24,5 +26,7 @@ mod walk;
 
 pub use build::{PlanOptions, build, expand, manifest_dir};
 pub use select::{select, select_new};
-pub use unit::{Command, CommandTemplate, JobSettings, Plan, Start, TaskPlan, Unit};
+pub use unit::{
+    Command, CommandTemplate, FailureAllowed, JobSettings, Plan, Start, TaskPlan, Unit,
+};
 pub use value::Value;

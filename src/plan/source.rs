@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use toml::Spanned;
 
+use super::literal;
 use super::matrix::Scope;
 use super::rows::{self, Format, Limits, RowError};
 use super::value::Value;
@@ -234,7 +235,10 @@ pub fn scalar(scope: &Scope<'_>, v: &toml::Value, span: Range<usize>) -> Result<
             Value::new(&t.render(scope.lookup, false))
         }
         toml::Value::Integer(i) => Value::from(i.to_string().as_str()),
-        toml::Value::Float(f) => Value::from(f.to_string().as_str()),
+        toml::Value::Float(f) => {
+            let raw = scope.source.text.get(span).unwrap_or("");
+            Value::from(literal::float_text(raw, *f).as_str())
+        }
         toml::Value::Boolean(b) => Value::from(if *b { "true" } else { "false" }),
         other => {
             return Err(Diagnostic::new(format!(
@@ -253,9 +257,22 @@ fn array_values(
     items: &[toml::Value],
     span: &Range<usize>,
 ) -> Result<Vec<Value>, Diagnostic> {
+    // Each item's own span, so a float keeps its text and an error points
+    // at its item (the whole array if the text cannot be split).
+    let spans = scope
+        .source
+        .text
+        .get(span.clone())
+        .and_then(literal::array_items)
+        .filter(|s| s.len() == items.len());
+    let item_span = |i: usize| match &spans {
+        Some(s) => span.start + s[i].start..span.start + s[i].end,
+        None => span.clone(),
+    };
     let values = items
         .iter()
-        .map(|v| scalar(scope, v, span.clone()))
+        .enumerate()
+        .map(|(i, v)| scalar(scope, v, item_span(i)))
         .collect::<Result<Vec<_>, _>>()?;
     // Caught here, a repeat points at the array instead of a later unit id clash.
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(values.len());

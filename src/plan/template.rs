@@ -143,7 +143,7 @@ impl Template {
         text: &str,
         resolve: &dyn Fn(&str) -> Result<Slot, Option<String>>,
     ) -> Result<Template, TemplateError> {
-        let mut t = Template::parse(text, resolve)?;
+        let mut t = Template::parse(text, resolve).map_err(|e| shell_brace_hint(text, e))?;
         let found = shell_context::scan(text)?;
         debug_assert_eq!(
             found.len(),
@@ -243,6 +243,31 @@ fn unclosed(i: usize) -> TemplateError {
     }
 }
 
+/// `${d}` in a shell string is almost always the shell's own expansion,
+/// not a jobrun name: say how to write it, before any suggestion.
+fn shell_brace_hint(text: &str, mut e: TemplateError) -> TemplateError {
+    let at_dollar_brace = e.offset > 0
+        && text.as_bytes()[e.offset - 1] == b'$'
+        && text.as_bytes().get(e.offset) == Some(&b'{')
+        && e.len >= 2;
+    if !at_dollar_brace || e.message.starts_with("unclosed") {
+        return e;
+    }
+    let inner = &text[e.offset + 1..e.offset + e.len - 1];
+    let mut hint = format!(
+        "`{{{{` and `}}}}` write literal braces: for the shell's own `${{{inner}}}`, write `${{{{{inner}}}}}`"
+    );
+    if let Some(h) = e.hint.as_deref().filter(|h| h.starts_with("did you mean")) {
+        // Keep the suggestion (`${ot}` may be a typo of var `out`), not the list.
+        let suggestion = h.split_once('?').map_or(h, |(s, _)| s);
+        hint.push_str("; or, for a jobrun name, ");
+        hint.push_str(suggestion);
+        hint.push('?');
+    }
+    e.hint = Some(hint);
+    e
+}
+
 type RefError = (String, Option<String>);
 
 fn resolve_ref(
@@ -309,7 +334,8 @@ mod tests {
             "job.name" => Ok(Slot::JobName),
             "worker" => Ok(Slot::Worker),
             n if n.starts_with("env.") => Ok(Slot::Env(n[4..].into())),
-            _ => Err(Some("did you mean `file`?".into())),
+            n if n.starts_with("fi") => Err(Some("did you mean `file`? known: ...".into())),
+            _ => Err(Some("known: ...".into())),
         }
     }
 
@@ -387,5 +413,39 @@ mod tests {
         }
         let e = Template::parse("{file.stme}", &resolve).unwrap_err();
         assert!(e.hint.unwrap().contains("did you mean `.stem`?"));
+    }
+
+    #[test]
+    fn a_dollar_brace_in_shell_says_how_to_write_it() {
+        let cases = [
+            (
+                "echo ${d}",
+                Some(
+                    "`{{` and `}}` write literal braces: for the shell's own `${d}`, write `${{d}}`",
+                ),
+            ),
+            (
+                "echo ${fil}",
+                Some(
+                    "`{{` and `}}` write literal braces: for the shell's own `${fil}`, write \
+                     `${{fil}}`; or, for a jobrun name, did you mean `file`?",
+                ),
+            ),
+            // Not after `$`: the resolver's own hint stays.
+            ("echo {d}", None),
+        ];
+        for (text, want) in cases {
+            let e = Template::parse_shell(text, &resolve).unwrap_err();
+            match want {
+                Some(w) => assert_eq!(e.hint.as_deref(), Some(w), "{text}"),
+                None => assert!(
+                    !e.hint.unwrap_or_default().contains("literal braces"),
+                    "{text}"
+                ),
+            }
+        }
+        // Outside `shell` there is no shell to speak of.
+        let e = Template::parse("${d}", &resolve).unwrap_err();
+        assert!(!e.hint.unwrap_or_default().contains("shell"));
     }
 }

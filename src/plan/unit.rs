@@ -54,7 +54,7 @@ pub struct TaskPlan {
     pub retries: u32,
     pub retry_delay: Duration,
     pub timeout: Option<Duration>,
-    pub allow_failure: bool,
+    pub allow_failure: FailureAllowed,
     /// Leave a failed unit's outputs in place (for debugging).
     pub keep_failed_outputs: bool,
     pub ok_codes: Vec<i32>,
@@ -73,6 +73,14 @@ pub struct TaskPlan {
     /// when the list is ready, not what a unit is made from, so a rerun of
     /// them does not make this task's units stale (only a changed list does).
     pub reads_from: Vec<usize>,
+}
+
+/// Whether a task's failures are allowed: for all its units, or by the
+/// value of one of its keys (checked at plan time to be `true` or `false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAllowed {
+    Fixed(bool),
+    Key(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +122,16 @@ pub enum Command {
 impl Plan {
     pub fn task_of(&self, unit: usize) -> &TaskPlan {
         &self.tasks[self.units[unit].task as usize]
+    }
+
+    /// Whether a failure of `unit` is allowed (`allow_failure`).
+    pub fn allows_failure(&self, unit: usize) -> bool {
+        match self.task_of(unit).allow_failure {
+            FailureAllowed::Fixed(b) => b,
+            FailureAllowed::Key(k) => self.units[unit].values[k]
+                .as_ref()
+                .is_some_and(|v| v.as_bytes() == b"true"),
+        }
     }
 
     fn cx<'a>(&'a self, unit: usize, start: Option<Start<'a>>) -> UnitCx<'a> {

@@ -155,6 +155,45 @@ fn ok_codes_and_allow_failure() {
 }
 
 #[test]
+fn allow_failure_per_combination() {
+    // GitHub Actions' `continue-on-error: ${{ matrix.experimental }}`.
+    let manifest = |nightly_fails: &str| {
+        format!(
+            indoc! {r#"
+                [job]
+                on_failure = "continue"
+                [[task]]
+                name = "test"
+                matrix.rust = ["stable", "nightly"]
+                include = [
+                    {{ rust = "stable", experimental = false }},
+                    {{ rust = "nightly", experimental = true }},
+                ]
+                allow_failure = "{{experimental}}"
+                shell = "test {{rust}} = {}"
+                [[task]]
+                name = "after"
+                needs = ["test"]
+                shell = "touch after-ran"
+            "#},
+            nightly_fails
+        )
+    };
+    // Only nightly fails: it is allowed, the run passes, dependents run.
+    let job = Job::new(&manifest("stable"));
+    let out = job.run(&["--junit", "junit.xml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(job.path().join("after-ran").exists(), "{err}");
+    assert!(job.read("junit.xml").contains("allowed to fail"), "{err}");
+    // Only stable fails: not allowed, exit 1.
+    let job = Job::new(&manifest("nightly"));
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!job.path().join("after-ran").exists());
+}
+
+#[test]
 fn units_see_their_id_worker_and_attempt() {
     let job = Job::new(indoc! {r#"
         [job]

@@ -10,6 +10,7 @@ mod newcomer;
 mod bad;
 mod crash;
 mod dynamic;
+mod env_file;
 mod faults;
 mod hostile;
 mod journal;

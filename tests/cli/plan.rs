@@ -233,3 +233,22 @@ fn plan_is_deterministic() {
     let b = stdout(&job.sub("plan", &["--json"]));
     assert_eq!(a, b);
 }
+
+#[test]
+fn floats_keep_the_text_they_are_written_with() {
+    let job = Job::new(indoc! {r#"
+        [vars]
+        ratio = 0.50
+        [[task]]
+        name = "test"
+        matrix.python = [3.9, 3.10, 1e3]
+        exclude = [{ python = 3.9 }]
+        run = ["py{python}", "{ratio}"]
+    "#});
+    let out = job.sub("plan", &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let units = json_lines(&stdout(&out));
+    let ids: Vec<&str> = units.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["test[python=3.10]", "test[python=1e3]"]);
+    assert_eq!(units[0]["argv"], json!(["py3.10", "0.50"]));
+}
