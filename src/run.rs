@@ -113,18 +113,7 @@ fn load_plan(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
 /// as the shards will see them, the setup (see `expand_for_shards`) not
 /// selected.
 fn load_for_shards(input: &PlanInput) -> Result<(Plan, Vec<bool>), Error> {
-    let loaded = manifest::load(&input.file)?;
-    let options = options::plan_options(&input.selection.vars, &input.selection.resources)?;
-    let mut plan = plan::build(&loaded, &options)?;
-    let mut setup = Vec::new();
-    if plan.tasks.iter().any(|t| t.pending.is_some()) {
-        (plan, setup) = expand_for_shards(&loaded, &options, plan, &input.file)?;
-    }
-    let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
-    for u in setup {
-        selected[u] = false;
-    }
-    Ok((plan, selected))
+    load_selected(input, true).map(|l| (l.plan, l.selected))
 }
 
 /// A plan and what it was made from.
@@ -139,27 +128,33 @@ struct Planned {
 
 /// The plan and its selection, and a note when a `--shard` split is uneven.
 fn load_plan_noting(input: &PlanInput) -> Result<Planned, Error> {
+    let shard = shard_of(input)?;
+    let mut planned = load_selected(input, shard.is_some())?;
+    if let Some(shard) = shard {
+        planned.note = plan::shard::apply(&planned.plan, &mut planned.selected, shard)?;
+    }
+    Ok(planned)
+}
+
+/// The plan and its `--only` selection; `for_shards`: with pending tasks
+/// expanded as shards see them, and their setup not selected (it is done:
+/// no shard runs it, and it ties no units together).
+fn load_selected(input: &PlanInput, for_shards: bool) -> Result<Planned, Error> {
     let loaded = manifest::load(&input.file)?;
     let options = options::plan_options(&input.selection.vars, &input.selection.resources)?;
     let mut plan = plan::build(&loaded, &options)?;
-    let shard = shard_of(input)?;
     let mut setup = Vec::new();
-    if shard.is_some() && plan.tasks.iter().any(|t| t.pending.is_some()) {
+    if for_shards && plan.tasks.iter().any(|t| t.pending.is_some()) {
         (plan, setup) = expand_for_shards(&loaded, &options, plan, &input.file)?;
     }
     let mut selected = plan::select(&plan, &input.selection.only, input.selection.with_deps)?;
-    let mut note = None;
-    if let Some(shard) = shard {
-        // The setup is done: no shard runs it, and it ties no units together.
-        for &u in &setup {
-            selected[u] = false;
-        }
-        note = plan::shard::apply(&plan, &mut selected, shard)?;
+    for u in setup {
+        selected[u] = false;
     }
     Ok(Planned {
         plan,
         selected,
-        note,
+        note: None,
         loaded: Arc::new(loaded),
         options,
     })
@@ -175,17 +170,16 @@ fn expand_for_shards(
     mut plan: Plan,
     file: &std::path::Path,
 ) -> Result<(Plan, Vec<usize>), Error> {
-    let mut in_setup = vec![false; plan.tasks.len()];
-    let mut stack: Vec<usize> = plan
+    let producers: Vec<usize> = plan
         .tasks
         .iter()
         .filter_map(|t| t.pending.as_ref())
         .flat_map(|p| p.producers.iter().copied())
         .collect();
-    while let Some(t) = stack.pop() {
-        if !std::mem::replace(&mut in_setup[t], true) {
-            stack.extend(plan.tasks[t].needs.iter().copied());
-        }
+    let needs: Vec<Vec<usize>> = plan.tasks.iter().map(|t| t.needs.clone()).collect();
+    let mut in_setup = plan::dynamic::needed_by(&needs, &producers);
+    for &p in &producers {
+        in_setup[p] = true;
     }
     let setup_tasks: Vec<usize> = (0..plan.tasks.len())
         .filter(|&t| in_setup[t] && plan.tasks[t].pending.is_none())

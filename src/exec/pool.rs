@@ -543,13 +543,13 @@ impl Shared<'_> {
                         return;
                     }
                     let now = Instant::now();
-                    let pick = st.sched.pick(&self.plan(), now);
+                    let plan = self.plan();
+                    let pick = st.sched.pick(&plan, now);
                     if st.sched.limits() {
                         self.report_waiting(&mut st, now);
                     }
                     match pick {
                         Pick::Start(u, held) => {
-                            let plan = self.plan();
                             let dep_ran = plan.units[u as usize]
                                 .needs
                                 .iter()
@@ -874,17 +874,7 @@ impl Shared<'_> {
         );
         let allowed = plan.allows_failure(i) && outcome.is_failure();
         if outcome.is_failure() && !allowed && outcome != Outcome::Killed {
-            st.failures += 1;
-            if st.failures >= self.threshold {
-                match self.plan().job.on_failure {
-                    // Already stopping for jobrun's own problem, which the
-                    // summary should name rather than this (likely resulting) failure.
-                    OnFailure::Abort if st.problem.is_some() => {}
-                    OnFailure::Abort => self.escalate(&mut st, CancelReason::FailureAbort),
-                    OnFailure::Kill => self.escalate(&mut st, CancelReason::FailureKill),
-                    OnFailure::Continue => {}
-                }
-            }
+            self.count_failure(&mut st);
         }
         drop(settling);
         self.work_cv.notify_all();
@@ -1198,18 +1188,25 @@ impl Shared<'_> {
                     for &t in &ready {
                         self.drop_pending(st, &plan, t, Outcome::Skipped);
                     }
-                    st.failures += 1;
-                    if st.failures >= self.threshold {
-                        match plan.job.on_failure {
-                            OnFailure::Abort if st.problem.is_some() => {}
-                            OnFailure::Abort => self.escalate(st, CancelReason::FailureAbort),
-                            OnFailure::Kill => self.escalate(st, CancelReason::FailureKill),
-                            OnFailure::Continue => {}
-                        }
-                    }
+                    self.count_failure(st);
                 }
             }
             self.work_cv.notify_all();
+        }
+    }
+
+    /// One more failure; at the threshold, `on_failure` fires.
+    fn count_failure(&self, st: &mut State) {
+        st.failures += 1;
+        if st.failures >= self.threshold {
+            match self.plan().job.on_failure {
+                // Already stopping for jobrun's own problem, which the
+                // summary should name rather than this (likely resulting) failure.
+                OnFailure::Abort if st.problem.is_some() => {}
+                OnFailure::Abort => self.escalate(st, CancelReason::FailureAbort),
+                OnFailure::Kill => self.escalate(st, CancelReason::FailureKill),
+                OnFailure::Continue => {}
+            }
         }
     }
 

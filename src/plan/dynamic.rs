@@ -109,7 +109,7 @@ pub(crate) fn find(cx: &Context<'_>, needs: &[Vec<usize>]) -> Vec<Option<Pending
     let mut outputs: Vec<Option<Vec<String>>> = vec![None; tasks.len()];
     let mut out = Vec::with_capacity(tasks.len());
     for (ti, task) in tasks.iter().enumerate() {
-        let upstream = closure(needs, ti);
+        let upstream = needed_by(needs, &[ti]);
         let mut pending = Pending {
             producers: Vec::new(),
             reads: Vec::new(),
@@ -124,7 +124,7 @@ pub(crate) fn find(cx: &Context<'_>, needs: &[Vec<usize>]) -> Vec<Option<Pending
             };
             let abs = normalize(&cx.job.dir.join(&rendered));
             let mut hit = false;
-            for &p in &upstream {
+            for p in (0..tasks.len()).filter(|&p| upstream[p]) {
                 let pats = outputs[p].get_or_insert_with(|| output_patterns(cx, p));
                 if pats.iter().any(|o| reads(o, &abs, glob)) {
                     hit = true;
@@ -147,19 +147,20 @@ pub(crate) fn find(cx: &Context<'_>, needs: &[Vec<usize>]) -> Vec<Option<Pending
     out
 }
 
-/// Every task `t` needs, directly or through others (the graph has no cycle).
-fn closure(needs: &[Vec<usize>], t: usize) -> Vec<usize> {
+/// Per task: is it needed, directly or through others, by a task of
+/// `from`? (`needs[t]` are the tasks `t` needs; the graph has no cycle.)
+pub fn needed_by(needs: &[Vec<usize>], from: &[usize]) -> Vec<bool> {
     let mut seen = vec![false; needs.len()];
-    let mut stack = needs[t].clone();
-    let mut out = Vec::new();
+    let mut stack: Vec<usize> = from
+        .iter()
+        .flat_map(|&t| needs[t].iter().copied())
+        .collect();
     while let Some(n) = stack.pop() {
         if !std::mem::replace(&mut seen[n], true) {
-            out.push(n);
             stack.extend(&needs[n]);
         }
     }
-    out.sort_unstable();
-    out
+    seen
 }
 
 /// The file (or glob) a source table reads: (path, is a glob, is a row source).

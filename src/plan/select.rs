@@ -47,14 +47,11 @@ pub fn select(plan: &Plan, patterns: &[String], with_deps: bool) -> Result<Vec<b
         return Ok(selected);
     }
     // A pending task's deps are its tasks' units (what its units will need).
-    let mut tasks: Vec<usize> = pending_named;
-    let mut seen = vec![false; plan.tasks.len()];
-    while let Some(t) = tasks.pop() {
-        for &d in &plan.tasks[t].needs {
-            if !std::mem::replace(&mut seen[d], true) {
-                selected[plan.tasks[d].units.clone()].fill(true);
-                tasks.push(d);
-            }
+    let needs: Vec<Vec<usize>> = plan.tasks.iter().map(|t| t.needs.clone()).collect();
+    let upstream = super::dynamic::needed_by(&needs, &pending_named);
+    for (t, task) in plan.tasks.iter().enumerate() {
+        if upstream[t] {
+            selected[task.units.clone()].fill(true);
         }
     }
     // A task may need a later task, so close the set with a worklist.

@@ -406,12 +406,7 @@ fn under_nohup_a_hangup_changes_nothing() {
 /// the units, finish its reports and exit 129, with the bar's writes failing.
 #[test]
 fn a_closed_terminal_stops_the_run_and_the_reports_are_complete() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+    if !crate::support::has_script() {
         return;
     }
     let job = Job::new(indoc! {r#"

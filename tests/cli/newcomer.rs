@@ -106,12 +106,7 @@ fn the_last_line_says_where_the_results_are() {
 /// skipped (the counts come from one message, made at once).
 #[test]
 fn every_frame_of_the_bar_adds_up() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+    if !crate::support::has_script() {
         return;
     }
     let job = Job::new(indoc! {r#"
@@ -125,13 +120,12 @@ fn every_frame_of_the_bar_adds_up() {
     "#});
     let bin = assert_cmd::cargo::cargo_bin("jobrun");
     let cmd = format!("'{}' --progress bar job.toml", bin.display());
-    let out = std::process::Command::new("script")
+    std::process::Command::new("script")
         .args(["-qfec", &cmd, "typescript"])
         .current_dir(job.path())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run script");
-    let _ = out;
     let text = String::from_utf8_lossy(&std::fs::read(job.path().join("typescript")).expect("ts"))
         .into_owned();
     let mut frames = 0;

@@ -122,6 +122,18 @@ impl Job {
     }
 }
 
+/// Is `script` (util-linux) here, to give jobrun a pseudo-terminal?
+pub fn has_script() -> bool {
+    let here = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !here {
+        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+    }
+    here
+}
+
 /// The environment variable that marks a test job's processes.
 pub const TAG: &str = "JOBRUN_TEST_TAG";
 
