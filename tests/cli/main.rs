@@ -21,6 +21,7 @@ mod quoting;
 mod report;
 mod resources;
 mod rows;
+mod s3;
 mod scale;
 mod schema;
 mod slurm;

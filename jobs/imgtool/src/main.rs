@@ -17,6 +17,7 @@ const USAGE: &str = "\
 usage: imgtool thumb IN OUT SIZE      resize IN to fit SIZExSIZE (aspect kept), write OUT
        imgtool gray IN OUT            write a grayscale copy of IN to OUT
        imgtool index OUT.html FILE... write an HTML page: a row per picture, its FILEs side by side
+                                      (FILE `-`: read the files' paths from stdin, one per line)
 Formats: PNG and JPEG; the output format comes from OUT's extension.";
 
 type Result<T> = std::result::Result<T, String>;
@@ -42,6 +43,7 @@ fn run(args: &[OsString]) -> Result<()> {
             save(&small, output.as_ref())
         }
         ("gray", [input, output]) => save(&load(input.as_ref())?.grayscale(), output.as_ref()),
+        ("index", [output, dash]) if dash == "-" => index(output.as_ref(), &stdin_lines()?),
         ("index", [output, files @ ..]) if !files.is_empty() => index(output.as_ref(), files),
         ("-h" | "--help" | "help", _) => {
             println!("{USAGE}");
@@ -51,6 +53,23 @@ fn run(args: &[OsString]) -> Result<()> {
         ("", _) => Err(format!("missing subcommand\n{USAGE}")),
         _ => Err(format!("unknown subcommand `{cmd}`\n{USAGE}")),
     }
+}
+
+/// Paths, one per line, for lists longer than a command line takes.
+fn stdin_lines() -> Result<Vec<OsString>> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut all = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut all)
+        .map_err(|e| format!("cannot read the file list from stdin: {e}"))?;
+    let files: Vec<OsString> = all
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| OsString::from_vec(l.to_vec()))
+        .collect();
+    if files.is_empty() {
+        return Err("no files on stdin".into());
+    }
+    Ok(files)
 }
 
 fn parse_size(arg: &OsStr) -> Result<u32> {
@@ -122,16 +141,16 @@ fn index(output: &Path, files: &[OsString]) -> Result<()> {
         }
     }
     let mut html = String::from(
-        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>jobrun example: images</title>\n\
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>jobrun example: pictures</title>\n\
          <style>body{font-family:sans-serif;margin:24px}\
          table{border-collapse:collapse}\
          td,th{border:1px solid #ddd;padding:8px;text-align:center;vertical-align:middle}\
          td{width:272px;height:272px}\
          img{max-width:256px;max-height:256px}\
          figcaption{font-size:12px;color:#555}</style>\n\
-         <h1>jobrun example: images</h1>\n\
-         <p>Each row: a picture from <code>jobs/images/</code>, then the thumbnails and \
-         grayscale copies the job made of it.</p>\n<table>\n",
+         <h1>jobrun example: pictures</h1>\n\
+         <p>Each row: a picture, then the thumbnails and grayscale copies the job made \
+         of it.</p>\n<table>\n",
     );
     for (_, members) in &mut rows {
         members.sort_by_key(|f| variant_order(Path::new(f)));
