@@ -143,6 +143,14 @@ pub fn report(args: &ReportArgs, load: Load<'_>) -> Result<i32, Error> {
         .into_iter()
         .filter(|(u, _)| selected[*u as usize])
         .collect();
+    if records.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "jobrun: warning: the journal holds no attempt of the selected units of `{}`: the \
+             report is empty",
+            printable(&plan.job.name)
+        );
+    }
     let write = |path: &std::path::Path, f: &dyn Fn(&mut dyn Write) -> std::io::Result<()>| {
         let cannot = |e| Error::io(format!("cannot write `{}`", display_path(path)), e);
         let file = std::fs::File::create(path).map_err(cannot)?;

@@ -228,7 +228,7 @@ fn logs_of_earlier_runs_are_kept_three_runs_deep() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("step[i=1]."))
         .count();
     assert_eq!(kept, 3, "the oldest log is dropped");
-    // A unit that never ran has no log.
+    // An old log is cut into attempts as well.
     let out = crate::support::jobrun()
         .current_dir(job.path())
         .args([
@@ -403,6 +403,15 @@ fn report_needs_somewhere_to_write() {
     assert!(stderr(&out).contains("-o report.html"), "{}", stderr(&out));
     let out = job.sub("report", &["-o", "no/such/dir/r.html"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_report_before_any_run_is_empty_and_says_so() {
+    let job = Job::new(THIRTY);
+    let out = job.sub("report", &["-o", "r.html"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("report is empty"), "{}", stderr(&out));
+    assert!(job.read("r.html").contains("\"attempts\":0"));
 }
 
 #[test]
