@@ -23,10 +23,13 @@ pub struct Cli {
 }
 
 /// Subcommand names; anything else in first position is a job file for `run`.
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 11] = [
     "run",
     "plan",
     "check",
+    "status",
+    "logs",
+    "report",
     "slurm",
     "k8s",
     "schema",
@@ -72,6 +75,14 @@ pub enum Command {
     Plan(PlanArgs),
     /// Validate a job file and its plan; runs nothing, writes nothing.
     Check(PlanInput),
+    /// Show each unit's last outcome, when it ran, its attempts and log, from the journal.
+    ///
+    /// Exit 0 when the last run of every selected unit was ok (or up to date), 1 otherwise.
+    Status(StatusArgs),
+    /// Print a unit's log (from its latest run, or an earlier one).
+    Logs(LogsArgs),
+    /// Write a self-contained HTML report of the latest run (timeline, slowest, failures).
+    Report(ReportArgs),
     /// Run a job as a SLURM array job, one shard per array task; waits and reports.
     Slurm(SlurmArgs),
     /// Print a Kubernetes Indexed Job (JSON, which kubectl accepts) that runs a job in shards.
@@ -133,6 +144,56 @@ pub struct PlanArgs {
     /// Say per unit whether a run would run it, and why (reads the journal, writes nothing).
     #[arg(long, conflicts_with = "json")]
     pub why: bool,
+    /// Print the task graph in Graphviz DOT (edges labelled by the keys they match on).
+    #[arg(long, conflicts_with_all = ["json", "count", "why", "mermaid"])]
+    pub dot: bool,
+    /// Print the task graph as a Mermaid flowchart.
+    #[arg(long, conflicts_with_all = ["json", "count", "why"])]
+    pub mermaid: bool,
+    /// With --dot or --mermaid: the graph of units instead of tasks (at most 2,000 units).
+    #[arg(long)]
+    pub units: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub input: PlanInput,
+    /// Only units whose last attempt did not succeed.
+    #[arg(long)]
+    pub failed: bool,
+    /// One JSON document: the counts and one object per unit.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job file (TOML).
+    pub file: PathBuf,
+    /// The unit: its id, or a pattern (`*`, `?`) or task name matching exactly one unit.
+    pub unit: String,
+    /// Only attempt N of that run (1-based, as `JOBRUN_ATTEMPT`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
+    /// The log of the K-th run before the latest (the last 3 runs' logs are kept).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub previous: Option<u32>,
+    /// Override a `[vars]` entry: `--var key=value` (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: PlanInput,
+    /// Write the HTML report to PATH.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Write the run as Chrome trace event JSON to PATH (opens in Perfetto).
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +228,9 @@ pub struct RunArgs {
     /// Print more: one line per started unit too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// With `--output all`: print unit blocks in plan order (as `keep_order = true`).
+    #[arg(long)]
+    pub keep_order: bool,
 }
 
 /// What every shard of an engine job runs: the manifest, its selection and the shard count.

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod exec;
+mod inspect;
 pub mod journal;
 pub mod manifest;
 pub mod options;

@@ -55,7 +55,7 @@ pub fn report(args: &RunArgs, plan: &Plan) -> ReportOptions {
     let env = crate::report::mode::Env::detect();
     ReportOptions {
         output,
-        keep_order: plan.job.keep_order,
+        keep_order: args.keep_order || plan.job.keep_order,
         verbosity,
         display: crate::report::mode::choose(args.progress, &env),
         github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),

@@ -28,7 +28,19 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let (plan, selected) = preview(planned, &args.input.selection.only);
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            let r = if args.count {
+            let graph = match (args.dot, args.mermaid) {
+                (true, _) => Some(report::graph::Format::Dot),
+                (_, true) => Some(report::graph::Format::Mermaid),
+                _ if args.units => {
+                    return Err(Error::Usage(
+                        "--units draws the unit graph: give it with --dot or --mermaid".into(),
+                    ));
+                }
+                _ => None,
+            };
+            let r = if let Some(format) = graph {
+                report::graph::write_graph(&mut out, &plan, &selected, format, args.units)?
+            } else if args.count {
                 writeln!(out, "{}", selected.iter().filter(|&&s| s).count())
             } else if args.why {
                 let prior = journal::read_prior(&plan, false);
@@ -62,6 +74,9 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             );
             write_stdout(text.as_bytes())
         }
+        Command::Status(args) => crate::inspect::status(&args, &load_plan),
+        Command::Logs(args) => crate::inspect::logs(&args, &load_plan),
+        Command::Report(args) => crate::inspect::report(&args, &load_plan),
         Command::Slurm(args) => {
             let (plan, selected) = load_for_shards(&args.input.plan_input())?;
             crate::engine::submit::slurm(&args, &plan, &selected)

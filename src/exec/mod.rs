@@ -10,5 +10,5 @@ mod sched;
 mod signal;
 
 pub use pool::{ExecOptions, Expander, RunResult, execute};
-pub use process::log_file_name;
+pub use process::{KEPT_LOGS, log_file_name, older_log};
 pub use retry::backoff;

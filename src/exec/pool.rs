@@ -175,6 +175,8 @@ struct Tried<'a> {
     settling: Option<Settling<'a>>,
     started_at: SystemTime,
     duration: Duration,
+    /// The 1-based worker slot.
+    worker: u32,
 }
 
 /// Start slots (see `ExecOptions::start_slots`).
@@ -493,6 +495,7 @@ impl Shared<'_> {
         };
         let record = journal::Record {
             run: prior.run,
+            worker: tried.worker,
             ..journal::Record::attempt(
                 &self.plan().units[unit as usize].id,
                 attempt,
@@ -764,6 +767,7 @@ impl Shared<'_> {
                     settling: None,
                     started_at: t0.0,
                     duration: t0.1.elapsed(),
+                    worker: worker as u32,
                 })
             }
             None => self.attempt(
@@ -989,6 +993,7 @@ impl Shared<'_> {
                 settling: None,
                 started_at,
                 duration: t0.elapsed(),
+                worker: w as u32 + 1,
             })
         };
         let shortage = |e| Err(super::limits::shortage(&self.plan().units[i].id, e));
@@ -1091,6 +1096,7 @@ impl Shared<'_> {
             settling,
             started_at,
             duration: t0.elapsed(),
+            worker: w as u32 + 1,
         })
     }
 
@@ -1489,6 +1495,7 @@ fn refuse(log_path: &std::path::Path, why: &str, log_problem: &mut Option<Error>
 
 fn open_log(path: &std::path::Path, attempt: u32) -> std::io::Result<File> {
     if attempt == 1 {
+        process::rotate_log(path);
         File::create(path)
     } else {
         let mut f = OpenOptions::new().append(true).create(true).open(path)?;

@@ -409,6 +409,29 @@ pub fn kill_group(pgid: libc::pid_t, sig: i32) {
     }
 }
 
+/// How many logs of a unit are kept: its latest run's and the runs' before.
+pub const KEPT_LOGS: u32 = 3;
+
+/// The log of the `back`-th run of a unit before its latest (0: the latest).
+pub fn older_log(path: &Path, back: u32) -> PathBuf {
+    if back == 0 {
+        return path.to_owned();
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{back}"));
+    PathBuf::from(name)
+}
+
+/// Before a unit's first attempt truncates its log, keep the earlier runs'
+/// logs (`x.log` → `x.log.1` → `x.log.2`, the oldest dropped): a rerun must
+/// not erase the failure it is rerunning. Best effort: a log that cannot be
+/// moved is overwritten as before. Two renames of absent files cost ~2 µs.
+pub fn rotate_log(path: &Path) {
+    for back in (1..KEPT_LOGS).rev() {
+        let _ = std::fs::rename(older_log(path, back - 1), older_log(path, back));
+    }
+}
+
 /// A file name for a unit's log that is safe for any unit id: bytes outside a
 /// conservative set are %-escaped, and very long ids keep a hash suffix so two
 /// ids never share a log.

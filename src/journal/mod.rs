@@ -14,6 +14,7 @@
 //! a sharded job, the higher run number (see `read_prior`).
 
 mod fingerprint;
+mod history;
 mod lock;
 mod record;
 mod split;
@@ -29,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use fingerprint::{Fingerprint, HashCache, InputError, InputStamp, fingerprint};
+pub use history::latest_run;
 pub use lock::JobLock;
 pub use record::{Record, Skipped, UNREADABLE, parse_lines};
 pub use split::SplitLock;
@@ -390,6 +392,7 @@ mod tests {
             inputs: vec![],
             needs: String::new(),
             run,
+            worker: 0,
         }
     }
 

@@ -34,9 +34,17 @@ pub struct Record {
     /// Orders records across journal files without trusting the clock.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub run: u64,
+    /// The 1-based worker slot that ran it (`{worker}`); 0 in records older
+    /// than the field. For timelines (`jobrun report`), never for decisions.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub worker: u32,
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
     *n == 0
 }
 
@@ -71,6 +79,7 @@ impl Record {
             inputs: fp.inputs.clone(),
             needs: fp.needs.clone(),
             run: 0,
+            worker: 0,
         }
     }
 
@@ -89,6 +98,7 @@ impl Record {
             inputs: Vec::new(),
             needs: String::new(),
             run,
+            worker: 0,
         }
     }
 }
@@ -178,6 +188,7 @@ mod tests {
             inputs: vec![],
             needs: String::new(),
             run: 0,
+            worker: 0,
         }
     }
 
@@ -259,5 +270,15 @@ mod tests {
         let text = line(&r);
         assert!(String::from_utf8_lossy(&text).contains("\"run\":7"));
         assert_eq!(parse_lines(&text).0, vec![r]);
+    }
+
+    #[test]
+    fn the_worker_slot_is_optional_both_ways() {
+        let old = serde_json::to_string(&rec("a")).unwrap();
+        assert!(!old.contains("\"worker\""), "{old}");
+        assert_eq!(parse_lines(old.as_bytes()).0[0].worker, 0);
+        let mut r = rec("a");
+        r.worker = 3;
+        assert_eq!(parse_lines(&line(&r)).0, vec![r]);
     }
 }

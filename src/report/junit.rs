@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::collections::HashMap;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::tail::read_tail;
 use crate::event::{Event, Finished};
@@ -19,14 +21,34 @@ const TAIL_LINES: usize = 100;
 #[derive(Default)]
 pub struct JunitCollector {
     finished: Vec<Finished>,
+    /// Attempts that failed and were retried, by unit: a unit that then
+    /// passes is flaky (`flakyFailure`, as nextest writes it); one that
+    /// still fails carries them as `rerunFailure`.
+    retried: HashMap<u32, Vec<TestRerun>>,
 }
 
 impl JunitCollector {
     pub fn handle(&mut self, ev: &Event) {
-        if let Event::UnitFinished(f) = ev
-            && f.outcome != Outcome::Filtered
-        {
-            self.finished.push((**f).clone());
+        match ev {
+            Event::UnitFinished(f) if f.outcome != Outcome::Filtered => {
+                self.finished.push((**f).clone());
+            }
+            Event::AttemptFailed {
+                unit,
+                attempt,
+                end,
+                duration,
+                timed_out,
+                ..
+            } => {
+                let mut r = TestRerun::new(NonSuccessKind::Failure);
+                let what = if *timed_out { "timed_out" } else { "failed" };
+                r.set_message(format!("attempt {attempt} {what}: {end}"))
+                    .set_type(what);
+                r.time = Some(*duration);
+                self.retried.entry(*unit).or_default().push(r);
+            }
+            _ => {}
         }
     }
 
@@ -43,7 +65,7 @@ impl JunitCollector {
         self.finished.sort_by_key(|f| f.unit);
         for f in &self.finished {
             let task = plan.task_of(f.unit as usize);
-            let status = match f.outcome {
+            let mut status = match f.outcome {
                 Outcome::Ok => TestCaseStatus::success(),
                 Outcome::Failed | Outcome::TimedOut | Outcome::Killed => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -71,6 +93,9 @@ impl JunitCollector {
                     s
                 }
             };
+            if let Some(runs) = self.retried.remove(&f.unit) {
+                status.add_reruns(runs);
+            }
             let mut tc = TestCase::new(&*plan.units[f.unit as usize].id, status);
             tc.set_classname(task.name.as_str());
             tc.set_time(f.duration);

@@ -82,6 +82,9 @@ pub struct PlainReporter<E: Write, O: Write> {
     bar: Option<Progress>,
     failures: Vec<FailureLine>,
     slowest: Vec<(Duration, String)>,
+    /// Units that ended ok only after a retry: how many, and the first few.
+    flaky_count: usize,
+    flaky: Vec<(String, u32)>,
     counts: Counts,
     /// Units that ran but whose record the journal could not take.
     unrecorded: Counts,
@@ -117,6 +120,8 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
             bar: None,
             failures: Vec::new(),
             slowest: Vec::new(),
+            flaky_count: 0,
+            flaky: Vec::new(),
             counts: Counts::default(),
             unrecorded: Counts::default(),
             selected: 0,
@@ -343,6 +348,24 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                     &self.slowest,
                     &self.unrecorded,
                 )?;
+                if self.flaky_count > 0 {
+                    let named: Vec<String> = self
+                        .flaky
+                        .iter()
+                        .map(|(id, n)| format!("{id} ok after {n} attempts"))
+                        .collect();
+                    let more = if self.flaky_count > self.flaky.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        w,
+                        "  needed retries (flaky): {}: {}{more}",
+                        self.flaky_count,
+                        named.join(", ")
+                    )?;
+                }
                 if *exit_code == 0
                     && self.opts.verbosity != Verbosity::Quiet
                     && let Some(results) = results_line(&self.plan)
@@ -397,6 +420,13 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
                 self.cancelled.push(id.to_owned());
             }
         }
+        let flaky = f.outcome == Outcome::Ok && f.attempts > 1;
+        if flaky {
+            self.flaky_count += 1;
+            if self.flaky.len() < CANCELLED_NAMED {
+                self.flaky.push((id.to_owned(), f.attempts));
+            }
+        }
         let failed = f.outcome.is_failure();
         if failed {
             self.failures.push(FailureLine {
@@ -426,6 +456,9 @@ impl<E: Write, O: Write> PlainReporter<E, O> {
             write!(w, "{label} {id}")?;
             if f.attempts > 0 {
                 write!(w, " {}", fmt_duration(f.duration))?;
+            }
+            if flaky {
+                write!(w, " (ok after {} attempts)", f.attempts)?;
             }
             if failed && let Some(end) = &f.end {
                 write!(w, " ({end}")?;

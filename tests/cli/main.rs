@@ -13,6 +13,7 @@ mod dynamic;
 mod env_file;
 mod faults;
 mod hostile;
+mod inspect;
 mod journal;
 mod plan;
 mod printable;
