@@ -13,6 +13,7 @@
 //! depends on the clock: within a file, the later line; across the files of
 //! a sharded job, the higher run number (see `read_prior`).
 
+mod compact;
 mod fingerprint;
 mod history;
 mod lock;
@@ -201,6 +202,8 @@ impl Journal {
         let split = SplitLock::acquire(&state_dir.join(format!("{job}.lock")), job, shards)?;
         let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
         let path = state_dir.join(name);
+        // Best effort: a journal that cannot be compacted is still appended to.
+        let _ = compact::compact(&path);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)

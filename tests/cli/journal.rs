@@ -612,3 +612,54 @@ fn a_record_stamped_in_the_future_does_not_hide_a_later_failure() {
     let out = job.run(&["-q"]);
     assert!(stderr(&out).contains("1 up_to_date"), "{}", stderr(&out));
 }
+
+#[test]
+fn repeated_fresh_runs_keep_the_journal_bounded_and_its_decisions() {
+    // 1,500 units write ~380 KB a run: past the size where compaction starts.
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 2
+
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 1500] }
+        run = ["true"]
+
+        [[task]]
+        name = "flaky"
+        retries = 2
+        retry_delay = "0s"
+        shell = "n=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n; [ $n -ge 2 ]"
+    "#});
+    let journal = job.path().join(".jobrun/job.journal");
+    let count = || lines(&journal).len();
+    assert_eq!(job.run(&[]).status.code(), Some(0));
+    let mut most = count();
+    for _ in 0..4 {
+        std::fs::remove_file(job.path().join("n")).unwrap();
+        let out = job.run(&["--fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        most = most.max(count());
+    }
+    // Without compaction: 5 x 1,503 lines. With it: at most two runs' worth.
+    assert!(most <= 2 * 1503, "{most} lines");
+    // The latest run's three attempts of `flaky` are all still there.
+    let status = job.sub("status", &["--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    let flaky = doc["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "flaky")
+        .unwrap()
+        .clone();
+    assert_eq!(flaky["attempts"], 3, "{flaky}");
+    // And what is done is still done.
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("1501 units in") && stderr(&out).contains(": 1501 up_to_date"),
+        "{}",
+        stderr(&out)
+    );
+}
