@@ -24,5 +24,6 @@ mod rows;
 mod s3;
 mod scale;
 mod schema;
+mod sge;
 mod slurm;
 mod special;
