@@ -14,6 +14,7 @@ mod env_file;
 mod faults;
 mod hostile;
 mod journal;
+mod k8s;
 mod plan;
 mod printable;
 mod props;
