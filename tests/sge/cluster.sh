@@ -38,14 +38,24 @@ queue_ready() {
   [[ $(awk '{print NF}' <<<"$line") -eq 5 ]]
 }
 
+# A live (not zombie) process with this name.
+alive() {
+  local p
+  for p in $(pgrep -x "$1"); do
+    [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) != Z ]] && return 0
+  done
+  return 1
+}
+
 start() {
   local t0=$EPOCHREALTIME tmp
   # 127.0.0.1 resolves to `localhost`: without the alias every command is "access denied".
   echo "$HOST localhost" >"$CELL/common/host_aliases"
-  if ! qhost >/dev/null 2>&1; then
+  if ! alive sge_qmaster; then
     /etc/init.d/gridengine-master start >/dev/null
     wait_for 100 qhost || fail "sge_qmaster did not answer"
   fi
+  wait_for 100 qconf -sconf global || fail "sge_qmaster does not answer qconf"
   tmp=$(mktemp -d)
   qconf -as "$HOST" >/dev/null 2>&1 || true
   # Root may run jobs (min_uid/min_gid); finished tasks reach qacct within a second.
@@ -67,7 +77,7 @@ start() {
     -e 's/^load_thresholds .*/load_thresholds NONE/' "$tmp/q0" >"$tmp/q"
   qconf "$qop" "$tmp/q" >/dev/null
   rm -rf "$tmp"
-  if ! pgrep -x sge_execd >/dev/null; then
+  if ! alive sge_execd; then
     /etc/init.d/gridengine-exec start >/dev/null
   fi
   wait_for 300 queue_ready || fail "the queue all.q did not come up"
@@ -81,6 +91,8 @@ stop() {
     qconf -ke "$HOST" >/dev/null 2>&1 || true
     qconf -km >/dev/null 2>&1 || true
   fi
+  # So that a start right after does not talk to a master on its way out.
+  wait_for 100 eval '! alive sge_execd && ! alive sge_qmaster' || say "the daemons are still running"
   say "stopped"
 }
 
