@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 /// Subcommand names; anything else in first position is a job file for `run`.
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "run",
     "plan",
     "check",
@@ -31,6 +31,7 @@ const SUBCOMMANDS: [&str; 11] = [
     "logs",
     "report",
     "slurm",
+    "sge",
     "k8s",
     "schema",
     "completions",
@@ -85,6 +86,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a job as a SLURM array job, one shard per array task; waits and reports.
     Slurm(SlurmArgs),
+    /// Run a job as a Grid Engine array job, one shard per array task; waits and reports.
+    Sge(SgeArgs),
     /// Print a Kubernetes Indexed Job (JSON, which kubectl accepts) that runs a job in shards.
     K8s(K8sArgs),
     /// Print a JSON Schema (draft-07): the manifest's, or the `--events` stream's.
@@ -219,6 +222,14 @@ pub struct RunArgs {
     /// Write events as JSON Lines to PATH (`-` for stdout) as they happen.
     #[arg(long, value_name = "PATH")]
     pub events: Option<std::path::PathBuf>,
+    /// A failures file shared by the shards of one engine job (written
+    /// by `jobrun slurm`/`sge` scripts): every failure is appended to it,
+    /// and no unit starts once it holds `--job-failure-limit` lines.
+    #[arg(long, value_name = "PATH", hide = true, requires = "job_failure_limit")]
+    pub job_failures: Option<std::path::PathBuf>,
+    #[arg(long, value_name = "N", hide = true, requires = "job_failures",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_failure_limit: Option<u64>,
     /// Write a JUnit XML report to PATH when the run ends.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<std::path::PathBuf>,
@@ -274,6 +285,25 @@ pub struct SlurmArgs {
     )]
     pub sbatch_options: Vec<String>,
     /// Print the sbatch script to stdout; submit nothing, write nothing.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SgeArgs {
+    #[command(flatten)]
+    pub input: ShardedInput,
+    /// At most M array tasks run at once (`qsub -tc M`).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    pub array_limit: Option<u32>,
+    /// An extra `#$` line for the script, like `-l h_rt=1:00:00` or `-q all.q` (repeatable).
+    #[arg(
+        long = "qsub-option",
+        value_name = "OPTION",
+        allow_hyphen_values = true
+    )]
+    pub qsub_options: Vec<String>,
+    /// Print the job script to stdout; submit nothing, write nothing.
     #[arg(long)]
     pub print: bool,
 }

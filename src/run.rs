@@ -79,7 +79,11 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Report(args) => crate::inspect::report(&args, &load_plan),
         Command::Slurm(args) => {
             let (plan, selected) = load_for_shards(&args.input.plan_input())?;
-            crate::engine::submit::slurm(&args, &plan, &selected)
+            crate::engine::sbatch::slurm(&args, &plan, &selected)
+        }
+        Command::Sge(args) => {
+            let (plan, selected) = load_for_shards(&args.input.plan_input())?;
+            crate::engine::qsub::sge(&args, &plan, &selected)
         }
         Command::K8s(args) => {
             let (plan, selected) = load_for_shards(&args.input.plan_input())?;
@@ -443,6 +447,15 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     {
         let _ = writeln!(std::io::stderr(), "jobrun: warning: {note}");
     }
+    let job_failures = match (&args.job_failures, args.job_failure_limit) {
+        (Some(path), Some(limit)) => {
+            let tag = shard.map_or_else(|| "run".to_owned(), |s| format!("shard {s}"));
+            let j = exec::job_failures::JobFailures::open(path, limit, tag)
+                .map_err(|e| Error::io(format!("cannot open `{}`", path.display()), e))?;
+            Some(Arc::new(j))
+        }
+        _ => None,
+    };
     let opts = ExecOptions {
         workers: fds.workers,
         selected,
@@ -453,6 +466,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         journal_marker: Some(marker),
         stop: Arc::new(AtomicBool::new(false)),
         rate_split: shard.map_or(1, |s| s.total),
+        job_failures,
         journal: Some(Arc::clone(&journal)),
         start_slots: fds.start_slots,
         expand: Some(expand),

@@ -11,6 +11,11 @@
 //! units itself, and a rerun resumes from the journal. With `on_failure`
 //! abort or kill, the first failed index fails the whole Job
 //! (`maxFailedIndexes: 0`), which stops the other pods.
+//!
+//! `backoffLimitPerIndex` and `maxFailedIndexes` need Kubernetes 1.29 or
+//! later (beta, on by default; GA in 1.33). `tests/cli/k8s.rs` validates the
+//! Job against the real schemas of 1.29 and the newest kubernetes-validate
+//! knows, and checks the enum values the schemas do not.
 
 use std::io::Write;
 

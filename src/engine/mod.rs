@@ -1,15 +1,20 @@
 //! Engines: running one job as N shards on a cluster or batch system.
 //!
 //! jobrun does not schedule across machines itself. It writes the job for a
-//! real engine (a SLURM array job, a Kubernetes Indexed Job) whose every task
-//! runs `jobrun FILE --shard K/N` (see `plan::shard`), and for SLURM it also
-//! submits it, waits and reports per shard.
+//! real engine (a SLURM or Grid Engine array job, a Kubernetes Indexed Job)
+//! whose every task runs `jobrun FILE --shard K/N` (see `plan::shard`); for
+//! SLURM and Grid Engine it also submits it, waits and reports per shard
+//! (`submit`, with the engine's commands in `sbatch` and `qsub`).
 //!
 //! Invariants:
 //! - Generating a script or manifest is pure (`slurm::script`,
-//!   `k8s::manifest`): no process, no file, so it is unit-tested; only
-//!   `submit` starts processes (`sbatch`, `squeue`, `scancel`) and only
-//!   `results` reads what the shards wrote.
+//!   `sge::script`, `k8s::manifest`): no process, no file, so it is
+//!   unit-tested; only `submit`, `sbatch` and `qsub` start processes and
+//!   only `results` reads what the shards wrote.
+//! - With `on_failure` abort or kill, `max_failures` counts across the
+//!   shards: each shard appends to one failures file per submission in the
+//!   shared state dir (`exec::job_failures`), and a failed shard cancels
+//!   the tasks still pending.
 //! - A job is checked to split into N shards before anything is written or
 //!   submitted: a job one barrier joins fails fast with the shard error.
 //! - The total number of shards always travels with the job
@@ -19,7 +24,10 @@
 //!   own journal, and every run reads all of them, so nothing done is redone.
 
 pub mod k8s;
+pub mod qsub;
 pub mod results;
+pub mod sbatch;
+pub mod sge;
 pub mod slurm;
 pub mod submit;
 
@@ -87,6 +95,13 @@ pub fn shard_sizes(plan: &Plan, selected: &[bool], total: u32) -> Result<Vec<usi
             Ok(sel.iter().filter(|&&s| s).count())
         })
         .collect()
+}
+
+/// The job-wide failure count that stops every shard (`max_failures` over
+/// all the shards' units), when `on_failure` stops anything.
+pub fn job_failure_limit(plan: &Plan, sizes: &[usize]) -> Option<usize> {
+    (plan.job.on_failure != crate::manifest::OnFailure::Continue)
+        .then(|| plan.job.max_failures.threshold(sizes.iter().sum()))
 }
 
 /// `-j` is checked here, where the user typed it, not in N shards later.

@@ -27,6 +27,9 @@ pub struct ShardSummary {
     pub counts: BTreeMap<String, usize>,
     /// Ids of units that failed, timed out or were killed, in finishing order.
     pub failed: Vec<String>,
+    /// The task's exit status in the engine's accounting (Grid Engine's
+    /// `qacct`), when it keeps one.
+    pub engine_exit: Option<i32>,
 }
 
 impl ShardSummary {
@@ -35,6 +38,7 @@ impl ShardSummary {
             state: ShardState::NeverRan,
             counts: BTreeMap::new(),
             failed: Vec::new(),
+            engine_exit: None,
         }
     }
 
@@ -57,6 +61,7 @@ pub fn summarize(events: &str) -> ShardSummary {
         state: ShardState::Unfinished,
         counts: BTreeMap::new(),
         failed: Vec::new(),
+        engine_exit: None,
     };
     for line in events.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {

@@ -29,8 +29,10 @@ pub struct Script<'a> {
     pub array_limit: Option<u32>,
     /// Absolute directory for the script, task output and events files.
     pub dir: &'a str,
-    /// A failing task cancels the tasks still pending (`on_failure` abort or kill).
-    pub cancel_pending_on_failure: bool,
+    /// Failures across all shards stop the job at this count (`on_failure`
+    /// abort or kill): a failing task cancels the pending ones, and every
+    /// shard counts failures in `<dir>/<array job>.failures`.
+    pub job_failure_limit: Option<usize>,
     /// Extra `jobrun` arguments for every shard (`--var`, `--only`, ...).
     pub args: &'a [String],
     /// Extra `#SBATCH` options, like `--partition=batch`.
@@ -106,12 +108,19 @@ pub fn script(s: &Script<'_>) -> Result<String, String> {
         quote(s.manifest),
         quote(s.dir),
     );
+    if let Some(limit) = s.job_failure_limit {
+        let _ = write!(
+            w,
+            " \\\n  --job-failures {}/\"$SLURM_ARRAY_JOB_ID.failures\" --job-failure-limit {limit}",
+            quote(s.dir)
+        );
+    }
     for a in s.args {
         let _ = write!(w, " {}", quote(a));
     }
     let _ = writeln!(w);
     let _ = writeln!(w, "code=$?");
-    if s.cancel_pending_on_failure {
+    if s.job_failure_limit.is_some() {
         let _ = writeln!(
             w,
             "# on_failure: a failed shard cancels the shards that have not started."
@@ -176,7 +185,7 @@ mod tests {
             shards: 3,
             array_limit: None,
             dir: "/home/me/jobs/.jobrun/slurm/images",
-            cancel_pending_on_failure: true,
+            job_failure_limit: Some(1),
             args: &[],
             sbatch_options: &[],
             cpus: None,
@@ -217,7 +226,8 @@ mod tests {
 export JOBRUN_SHARD_TOTAL=3
 
 /opt/bin/jobrun /home/me/jobs/images.toml --shard "$((SLURM_ARRAY_TASK_ID+1))/3" --progress plain \
-  --events /home/me/jobs/.jobrun/slurm/images/"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.events.jsonl" --var 'size=64 px'
+  --events /home/me/jobs/.jobrun/slurm/images/"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.events.jsonl" \
+  --job-failures /home/me/jobs/.jobrun/slurm/images/"$SLURM_ARRAY_JOB_ID.failures" --job-failure-limit 1 --var 'size=64 px'
 code=$?
 # on_failure: a failed shard cancels the shards that have not started.
 if [ "$code" -ne 0 ]; then
@@ -231,11 +241,12 @@ exit "$code"
     #[test]
     fn continue_cancels_nothing() {
         let s = script(&Script {
-            cancel_pending_on_failure: false,
+            job_failure_limit: None,
             ..base()
         })
         .unwrap();
         assert!(!s.contains("scancel"), "{s}");
+        assert!(!s.contains("--job-failures"), "{s}");
         assert!(s.contains("#SBATCH --array=0-2\n"), "{s}");
         assert!(s.contains("export JOBRUN_SHARD_TOTAL=3\n"), "{s}");
     }

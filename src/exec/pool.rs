@@ -33,6 +33,7 @@ use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::job_failures::JobFailures;
 use super::process::{self, ProgramCache, Spawn, StartError};
 use super::retry::backoff;
 use super::sched::{Held, Pick, Scheduler};
@@ -71,6 +72,9 @@ pub struct ExecOptions {
     pub start_slots: Option<usize>,
     /// Machines sharing the job's rates (`--shard K/N`: N): each gets 1/N.
     pub rate_split: u32,
+    /// The failure count shared by the shards of an engine job: failures
+    /// are added to it, and `on_failure` fires when it reaches its limit.
+    pub job_failures: Option<Arc<JobFailures>>,
     /// Expands pending tasks whose producers finished: the grown plan and
     /// which of its new units are selected. None: pending tasks are skipped.
     pub expand: Option<Box<Expander>>,
@@ -440,7 +444,15 @@ pub fn execute(
     let exit_code = match st.cancel.and_then(CancelReason::exit_code) {
         Some(c) => c,
         None if problem.is_some() => 3,
-        None if any_failed => 1,
+        // Stopped by other shards' failures (`job_failures`): not a success either.
+        None if any_failed
+            || matches!(
+                st.cancel,
+                Some(CancelReason::FailureAbort | CancelReason::FailureKill)
+            ) =>
+        {
+            1
+        }
         None => 0,
     };
     let result = RunResult {
@@ -541,6 +553,13 @@ impl Shared<'_> {
                 loop {
                     if st.cancel.is_none() && self.opts.stop.load(Ordering::Acquire) {
                         self.escalate(&mut st, CancelReason::Internal);
+                    }
+                    if st.cancel.is_none()
+                        && let Some(j) = &self.opts.job_failures
+                        && j.reached()
+                    {
+                        // Other shards failed enough: the job-wide on_failure.
+                        self.fire_on_failure(&mut st);
                     }
                     if st.cancel.is_some() || st.finished == st.to_finish {
                         return;
@@ -1204,15 +1223,22 @@ impl Shared<'_> {
     /// One more failure; at the threshold, `on_failure` fires.
     fn count_failure(&self, st: &mut State) {
         st.failures += 1;
+        if let Some(j) = &self.opts.job_failures {
+            j.record();
+        }
         if st.failures >= self.threshold {
-            match self.plan().job.on_failure {
-                // Already stopping for jobrun's own problem, which the
-                // summary should name rather than this (likely resulting) failure.
-                OnFailure::Abort if st.problem.is_some() => {}
-                OnFailure::Abort => self.escalate(st, CancelReason::FailureAbort),
-                OnFailure::Kill => self.escalate(st, CancelReason::FailureKill),
-                OnFailure::Continue => {}
-            }
+            self.fire_on_failure(st);
+        }
+    }
+
+    fn fire_on_failure(&self, st: &mut State) {
+        match self.plan().job.on_failure {
+            // Already stopping for jobrun's own problem, which the
+            // summary should name rather than this (likely resulting) failure.
+            OnFailure::Abort if st.problem.is_some() => {}
+            OnFailure::Abort => self.escalate(st, CancelReason::FailureAbort),
+            OnFailure::Kill => self.escalate(st, CancelReason::FailureKill),
+            OnFailure::Continue => {}
         }
     }
 

@@ -446,6 +446,27 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> Result<Detected, Strin
             );
         }
     }
+    // Grid Engine: 1-based; SGE_TASK_LAST is the total only for a `1-N` range.
+    if let Some(i) = get("SGE_TASK_ID") {
+        let index = num("SGE_TASK_ID", &i)?;
+        if let Some(total) = &total_from_jobrun {
+            return make(index, num("JOBRUN_SHARD_TOTAL", total)?, "Grid Engine");
+        }
+        let first = get("SGE_TASK_FIRST");
+        let step = get("SGE_TASK_STEPSIZE");
+        let (Some(last), Some("1"), Some("1")) = (
+            get("SGE_TASK_LAST"),
+            first.as_deref().map(str::trim),
+            step.as_deref().map(str::trim),
+        ) else {
+            return Err(
+                "SGE_TASK_ID is set but the number of shards is not: SGE_TASK_LAST is the total \
+                 only for a `-t 1-N` range; set JOBRUN_SHARD_TOTAL (`jobrun sge` does)"
+                    .into(),
+            );
+        };
+        return make(index, num("SGE_TASK_LAST", &last)?, "Grid Engine");
+    }
     // Engines that give both; (index var, total var, index base).
     for (iv, tv, base, engine) in [
         ("CI_NODE_INDEX", "CI_NODE_TOTAL", 1, "GitLab"),
@@ -472,7 +493,7 @@ pub fn detect(lookup: impl Fn(&str) -> Option<String>) -> Result<Detected, Strin
     }
     Err(
         "--shard auto: no shard in the environment (looked for JOBRUN_SHARD, SLURM_ARRAY_TASK_ID, \
-         JOB_COMPLETION_INDEX, CI_NODE_INDEX, CIRCLE_NODE_INDEX, BUILDKITE_PARALLEL_JOB); \
+         JOB_COMPLETION_INDEX, SGE_TASK_ID, CI_NODE_INDEX, CIRCLE_NODE_INDEX, BUILDKITE_PARALLEL_JOB); \
          give `--shard K/N` instead"
             .into(),
     )
@@ -515,6 +536,19 @@ mod detect_tests {
                 (4, 4, "Kubernetes"),
             ),
             (
+                &[("SGE_TASK_ID", "3"), ("JOBRUN_SHARD_TOTAL", "4")],
+                (3, 4, "Grid Engine"),
+            ),
+            (
+                &[
+                    ("SGE_TASK_ID", "2"),
+                    ("SGE_TASK_FIRST", "1"),
+                    ("SGE_TASK_LAST", "3"),
+                    ("SGE_TASK_STEPSIZE", "1"),
+                ],
+                (2, 3, "Grid Engine"),
+            ),
+            (
                 &[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")],
                 (1, 2, "GitLab"),
             ),
@@ -552,6 +586,20 @@ mod detect_tests {
                 "only the size of one submission",
             ),
             (&[("JOB_COMPLETION_INDEX", "0")], "JOBRUN_SHARD_TOTAL"),
+            // A resubmission of tasks 3-4: SGE_TASK_LAST is not the total.
+            (
+                &[
+                    ("SGE_TASK_ID", "3"),
+                    ("SGE_TASK_FIRST", "3"),
+                    ("SGE_TASK_LAST", "4"),
+                    ("SGE_TASK_STEPSIZE", "1"),
+                ],
+                "only for a `-t 1-N` range",
+            ),
+            (
+                &[("SGE_TASK_ID", "0"), ("JOBRUN_SHARD_TOTAL", "2")],
+                "out of range",
+            ),
             (&[("CI_NODE_INDEX", "1")], "CI_NODE_TOTAL is not"),
             (
                 &[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")],

@@ -142,6 +142,62 @@ shell = "echo {unit.id} $SLURM_ARRAY_TASK_ID >> ran.txt; [ $SLURM_ARRAY_TASK_ID 
 }
 
 #[test]
+fn failures_across_shards_stop_the_job() {
+    if !cluster() {
+        return;
+    }
+    // The first unit of shards 1 and 2 fails: one failure each, two in all,
+    // which is max_failures (per shard it would never fire). Two tasks at a
+    // time, so 3 and 4 are pending when it does.
+    let job = Job::new(
+        r#"
+[job]
+on_failure = "abort"
+max_failures = 2
+
+[[task]]
+name = "t"
+matrix.i = { range = [0, 40] }
+shell = """
+echo {unit.id} $SLURM_ARRAY_TASK_ID >> ran.txt
+if [ $SLURM_ARRAY_TASK_ID -lt 2 ] && mkdir first-$SLURM_ARRAY_TASK_ID 2>/dev/null; then exit 1; fi
+sleep 0.5
+"""
+"#,
+    );
+    let out = job
+        .cmd(&["slurm", "--shards", "4", "--array-limit", "2", "-j", "1"])
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for k in 3..=4 {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("shard {k}/4")) && l.contains("never ran")),
+            "shard {k} should have been cancelled while pending:\n{err}"
+        );
+    }
+    for k in 1..=2 {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("shard {k}/4")))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.contains("1 failed") && line.contains("cancelled"),
+            "{err}"
+        );
+    }
+    let ran = lines(job.path().join("ran.txt"));
+    assert!(ran.len() < 20, "{ran:?}");
+    assert!(
+        ran.iter().all(|l| l.ends_with(" 0") || l.ends_with(" 1")),
+        "{ran:?}"
+    );
+}
+
+#[test]
 fn print_shows_the_script_and_writes_nothing() {
     let job = Job::new(
         r#"
