@@ -430,6 +430,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
         exec::leftovers::stop(&left, plan.job.kill_grace);
     }
     let prior = journal::read_prior(&plan, args.fresh);
+    journal.note_prior(&prior, plan.units.len());
     if !args.quiet {
         warn_skipped(&prior, args.verbose);
     }

@@ -1,7 +1,8 @@
 //! Compaction: a journal only grows (every attempt of every run, `--fresh`
 //! runs included), and every run reads all of it. When most of its lines
 //! are superseded, the run that holds the job's lock rewrites it with what
-//! still counts:
+//! still counts (checked when a run closes its journal, from the counts it
+//! read at the start, so a run pays nothing when there is nothing to gain):
 //! - each unit's last line (within one file the later line wins, so the
 //!   decisions of every later run are unchanged);
 //! - every line of the file's latest run (the attempt history `status` and
@@ -74,6 +75,38 @@ fn keep(text: &[u8]) -> (usize, Option<Vec<usize>>) {
     }
 }
 
+/// A quick look before the real one: more than twice as many lines as
+/// units. Records start with `{"id":"`, so the id is read without parsing
+/// the line (only an id with an escape in it is parsed; a line with no id
+/// is taken as a unit of its own).
+fn mostly_superseded(text: &[u8]) -> bool {
+    use std::borrow::Cow;
+    const HEAD: &[u8] = b"{\"id\":\"";
+    let mut ids: std::collections::HashSet<Cow<'_, [u8]>> = std::collections::HashSet::new();
+    let mut lines = 0usize;
+    let mut other = 0usize;
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        lines += 1;
+        let plain = line.strip_prefix(HEAD).and_then(|rest| {
+            let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+            (rest[end] == b'"').then(|| &rest[..end])
+        });
+        let id = match plain {
+            Some(id) => Some(Cow::Borrowed(id)),
+            None => serde_json::from_slice::<Head>(line)
+                .ok()
+                .map(|h| Cow::Owned(h.id.into_bytes())),
+        };
+        match id {
+            Some(id) => {
+                ids.insert(id);
+            }
+            None => other += 1,
+        }
+    }
+    lines > 2 * (ids.len() + other)
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".compacting");
@@ -81,7 +114,7 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Compact the journal at `path` when it is worth it. Only the holder of
-/// the journal's lock may call this.
+/// the journal's lock may call this, after its last write.
 pub fn compact(path: &Path) -> io::Result<Option<Compacted>> {
     let len = match std::fs::metadata(path) {
         Ok(m) => m.len(),
@@ -92,6 +125,9 @@ pub fn compact(path: &Path) -> io::Result<Option<Compacted>> {
         return Ok(None);
     }
     let text = std::fs::read(path)?;
+    if !mostly_superseded(&text) {
+        return Ok(None);
+    }
     let (before, Some(kept)) = keep(&text) else {
         return Ok(None);
     };
@@ -152,6 +188,14 @@ mod tests {
         assert_eq!(n, 16);
         // b and c from run 4, then both attempts of run 5.
         assert_eq!(kept.unwrap(), [10, 11, 12, 13]);
+    }
+
+    #[test]
+    fn the_quick_look_counts_units_without_parsing() {
+        let once = rec("a", 1, 1) + &rec("b", 1, 1) + &rec("c\\\"q", 1, 1);
+        assert!(!mostly_superseded(once.as_bytes()));
+        let thrice = once.repeat(3);
+        assert!(mostly_superseded(thrice.as_bytes()));
     }
 
     #[test]

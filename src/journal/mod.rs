@@ -65,6 +65,8 @@ pub struct Prior {
     pub run: u64,
     /// Journal files with lines that gave no record, for a warning.
     pub skipped: Vec<(PathBuf, Skipped)>,
+    /// Per journal file: its lines and the units they name (compaction).
+    pub sizes: Vec<(PathBuf, usize, usize)>,
 }
 
 impl Prior {
@@ -121,6 +123,7 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
         if skipped != Skipped::default() {
             prior.skipped.push((path.clone(), skipped));
         }
+        let lines = records.len() + skipped.unreadable + skipped.torn;
         let mut latest: HashMap<String, Record> = HashMap::new();
         for r in records {
             highest = highest.max(r.run);
@@ -136,6 +139,7 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
             }
             latest.insert(r.id.clone(), r);
         }
+        prior.sizes.push((path.clone(), lines, latest.len()));
         if prior.last.is_empty() {
             prior.last = latest;
             continue;
@@ -164,6 +168,8 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     tail: Mutex<Tail>,
+    /// Lines and units of the file when the run read it (`note_prior`).
+    before: Mutex<(usize, usize)>,
     lock: JobLock,
     _split: SplitLock,
 }
@@ -178,6 +184,8 @@ struct Tail {
     reserved_to: u64,
     /// A write stopped inside a record: the next one starts a new line.
     torn: bool,
+    /// Records this run wrote.
+    appended: usize,
 }
 
 impl Journal {
@@ -202,8 +210,6 @@ impl Journal {
         let split = SplitLock::acquire(&state_dir.join(format!("{job}.lock")), job, shards)?;
         let lock = JobLock::acquire(&state_dir.join(format!("{name}.lock")), job)?;
         let path = state_dir.join(name);
-        // Best effort: a journal that cannot be compacted is still appended to.
-        let _ = compact::compact(&path);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -231,7 +237,9 @@ impl Journal {
                 // After a crash the last line may be torn: the next record
                 // starts on a line of its own.
                 torn,
+                appended: 0,
             }),
+            before: Mutex::new((0, 0)),
             lock,
             _split: split,
         };
@@ -284,6 +292,14 @@ impl Journal {
         &self.path
     }
 
+    /// What this journal held when the run read it, and the plan's size:
+    /// at close, a journal mostly superseded is compacted (see `compact`).
+    pub fn note_prior(&self, prior: &Prior, units: usize) {
+        if let Some((_, lines, named)) = prior.sizes.iter().find(|(p, _, _)| *p == self.path) {
+            *self.before.lock().unwrap_or_else(|e| e.into_inner()) = (*lines, (*named).max(units));
+        }
+    }
+
     /// Did the last run of this journal end without a clean exit (killed)?
     pub fn killed_before(&self) -> bool {
         self.lock.killed_before()
@@ -315,6 +331,7 @@ impl Journal {
             }
         };
         t.len += done as u64;
+        t.appended += 1;
         if done > 0 {
             t.torn = t.line[done - 1] != b'\n';
             t.unsynced.get_or_insert_with(Instant::now);
@@ -371,6 +388,13 @@ impl Drop for Journal {
             // Truncating to the same length frees blocks past the end (ext4
             // will not punch a hole there).
             let _ = self.file.set_len(end);
+        }
+        // Still under the job's lock (dropped after this). Best effort: a
+        // journal that could not be compacted is as good as before.
+        let (lines, units) = *self.before.lock().unwrap_or_else(|e| e.into_inner());
+        let appended = self.tail().appended;
+        if lines + appended > 2 * units.max(appended) {
+            let _ = compact::compact(&self.path);
         }
     }
 }
@@ -502,7 +526,9 @@ mod tests {
                 len: 0,
                 reserved_to: u64::MAX / 2,
                 torn: false,
+                appended: 0,
             }),
+            before: Mutex::new((0, 0)),
             lock: JobLock::acquire(&dir.path().join("lock"), "job").expect("lock"),
             _split: SplitLock::acquire(&dir.path().join("split"), "job", None).expect("lock"),
         };
