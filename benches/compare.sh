@@ -3,7 +3,7 @@
 # bare posix_spawn floor (examples/spawn_floor.rs).
 #
 # Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill timeout true20000 plan1m journal
-#                                                 pipeline pools_cost
+#                                                 pipeline pools_cost noop20000
 # Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
 #        ROUNDS_20K (default 3) rounds for true20000;
 #        ROUNDS_RES (default 5) rounds for pipeline and pools_cost;
@@ -36,7 +36,7 @@ STATE="$here/.state"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal pipeline pools_cost)
+all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal pipeline pools_cost noop20000)
 selected=("${@:-${all[@]}}")
 uses() { # uses BENCH...: is any of them selected?
     local b s
@@ -471,6 +471,27 @@ b_pools_cost() {
     awk -v a="$(cat "$TMP/three-pools-100000.median")" -v b="$(cat "$TMP/three-pools-10000.median")" \
         -v ca="$(cat "$TMP/three-pools-100000.cpu")" -v cb="$(cat "$TMP/three-pools-10000.cpu")" \
         'BEGIN { printf "   per unit, 100k / 10k: wall %.3f, CPU %.3f (target: flat, ~1.0)\n", (a / 100000) / (b / 10000), (ca / 100000) / (cb / 10000) }'
+}
+
+# A no-op rerun: 20,000 targets that exist and are up to date, no inputs.
+# make stats each target; jobrun reads its journal, fingerprints each unit
+# and stats its output. Both built their targets once before the rounds.
+b_noop20000() {
+    local d="$TMP/noop" i
+    rm -rf "$d" && mkdir -p "$d/out"
+    printf '[job]\nworkers = 2\nstate_dir = ".state"\n\n[[task]]\nname = "t"\nmatrix.i = { range = [0, 20000] }\nrun = ["touch", "out/{i}"]\noutputs = ["out/{i}"]\n' >"$d/job.toml"
+    {
+        printf 'all:'
+        for ((i = 0; i < 20000; i++)); do printf ' out/%d' "$i"; done
+        printf '\nout/%%:\n\ttouch $@\n'
+    } >"$d/Makefile"
+    (cd "$d" && make -j2 -s >/dev/null && rm -rf out && mkdir out && "$JOBRUN" -q --progress none job.toml >/dev/null)
+    bench "no-op rerun: 20,000 up-to-date targets at 2 workers" "$ROUNDS_RES" 20000 \
+        make "" "cd $d && @T@ make -j2 -s" \
+        jobrun "" "cd $d && @T@ $JOBRUN -q --progress none job.toml"
+    echo "   ratios of medians (target: <= 0.8):"
+    ratio jobrun make
+    ratio jobrun make cpu
 }
 
 machine
