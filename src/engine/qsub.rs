@@ -8,7 +8,6 @@
 //! `qacct` is asked until every task that started is in it.
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -79,35 +78,12 @@ impl Engine for Sge {
     }
 
     fn submit(&self, script: &Path) -> Result<String, Error> {
-        let out = Command::new("qsub")
-            .args(&self.qsub_args)
-            .output()
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => Error::Usage(format!(
-                    "`qsub` is not on PATH: `jobrun sge` needs Grid Engine's client commands \
-                     (run it where you would run qsub); the script is in `{}`, or print it with --print",
-                    script.display()
-                )),
-                _ => Error::io("cannot run `qsub`", e),
-            })?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            return Err(Error::Usage(format!(
-                "qsub refused the job: {}",
-                stderr.trim()
-            )));
-        }
-        job_id(&stdout).ok_or_else(|| {
-            Error::io(
-                "qsub printed no job id",
-                std::io::Error::other(format!(
-                    "stdout: `{}`, stderr: `{}`",
-                    stdout.trim(),
-                    stderr.trim()
-                )),
-            )
-        })
+        submit::submit_with(
+            Command::new("qsub").args(&self.qsub_args),
+            ("qsub", "sge", "Grid Engine"),
+            script,
+            job_id,
+        )
     }
 
     fn queued(&self, id: &str) -> std::io::Result<Option<Queued>> {

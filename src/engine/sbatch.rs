@@ -7,7 +7,6 @@
 //! slurmdbd, which many clusters, and every small test cluster, do not run).
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;
 
@@ -108,42 +107,18 @@ impl Engine for Slurm {
 
 /// `sbatch --parsable SCRIPT`: the array job's id.
 fn sbatch(script: &Path) -> Result<String, Error> {
-    let out = Command::new("sbatch")
-        .arg("--parsable")
-        .arg(script)
-        .output()
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::Usage(format!(
-                "`sbatch` is not on PATH: `jobrun slurm` needs SLURM's client commands \
-                 (run it where you would run sbatch); the script is in `{}`, or print it with --print",
-                script.display()
-            )),
-            _ => Error::io("cannot run `sbatch`", e),
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "sbatch refused the job: {}",
-            stderr.trim()
-        )));
-    }
-    // `--parsable` prints `ID` or `ID;CLUSTER`.
-    let id = stdout.trim().split(';').next().unwrap_or("").to_owned();
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::io(
-            "sbatch printed no job id",
-            std::io::Error::other(format!(
-                "stdout: `{}`, stderr: `{}`",
-                stdout.trim(),
-                stderr.trim()
-            )),
-        ));
-    }
-    Ok(id)
+    submit::submit_with(
+        Command::new("sbatch").arg("--parsable").arg(script),
+        ("sbatch", "slurm", "SLURM"),
+        script,
+        |stdout| {
+            // `--parsable` prints `ID` or `ID;CLUSTER`.
+            let id = stdout.trim().split(';').next().unwrap_or("");
+            (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_owned())
+        },
+    )
 }
 
-/// The states (`R`, `PD`, `CG`, ...) of the array job's lines in the queue;
 /// empty once it is gone.
 fn squeue(id: &str) -> std::io::Result<Vec<String>> {
     let out = Command::new("squeue")

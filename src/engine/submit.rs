@@ -133,6 +133,43 @@ pub fn run(engine: &dyn Engine, s: &Submission<'_>) -> Result<i32, Error> {
 }
 
 /// A path the job script must carry as text.
+/// Run `cmd`, the engine's submit command (`program`: `sbatch`, `qsub`), and
+/// take the job id from what it prints (`id_of`). `system` names the engine
+/// for messages ("SLURM"), `engine` is the jobrun command (`slurm`).
+pub fn submit_with(
+    cmd: &mut std::process::Command,
+    (program, engine, system): (&str, &str, &str),
+    script: &Path,
+    id_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Error> {
+    let out = cmd.output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "`{program}` is not on PATH: `jobrun {engine}` needs {system}'s client commands \
+             (run it where you would run {program}); the script is in `{}`, or print it with --print",
+            script.display()
+        )),
+        _ => Error::io(format!("cannot run `{program}`"), e),
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "{program} refused the job: {}",
+            stderr.trim()
+        )));
+    }
+    id_of(&stdout).ok_or_else(|| {
+        Error::io(
+            format!("{program} printed no job id"),
+            std::io::Error::other(format!(
+                "stdout: `{}`, stderr: `{}`",
+                stdout.trim(),
+                stderr.trim()
+            )),
+        )
+    })
+}
+
 pub fn utf8<'a>(p: &'a Path, what: &str) -> Result<&'a str, Error> {
     p.to_str().ok_or_else(|| {
         Error::Usage(format!(

@@ -221,14 +221,17 @@ impl S3Job {
         c
     }
 
-    fn run(&self, client: &str) -> std::process::Output {
-        let child = self
-            .process(client, &[])
+    /// A run as a process, its output captured for `wait_output`.
+    fn spawn(&self, client: &str) -> Child {
+        self.process(client, &[])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
-        wait_output(child)
+            .unwrap()
+    }
+
+    fn run(&self, client: &str) -> std::process::Output {
+        wait_output(self.spawn(client))
     }
 
     fn events(&self) -> Vec<Value> {
@@ -451,12 +454,7 @@ fn sigkill_mid_way_then_rerun_uploads_every_object_once() {
     }
     let keys = numbered(OBJECTS);
     let s = S3Job::new(&keys);
-    let mut child = s
-        .process("curl", &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn("curl");
     wait_for_uploads(&s, &mut child, OBJECTS / 3);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -502,12 +500,7 @@ fn a_server_down_for_seconds_is_ridden_out_by_retries() {
     }
     let keys = numbered(OBJECTS);
     let mut s = S3Job::new(&keys);
-    let mut child = s
-        .process("curl", &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn("curl");
     wait_for_uploads(&s, &mut child, OBJECTS / 4);
     s.server.down();
     std::thread::sleep(Duration::from_secs(4));
@@ -544,12 +537,7 @@ fn a_server_gone_for_good_aborts_and_a_later_run_finishes_the_rest() {
     }
     let keys = numbered(OBJECTS);
     let mut s = S3Job::new(&keys);
-    let mut child = s
-        .process("curl", &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn("curl");
     wait_for_uploads(&s, &mut child, OBJECTS / 4);
     s.server.down();
     let out = wait_output(child);
