@@ -198,26 +198,69 @@ b_sleep40() {
 # Fail-fast: 200 x `sleep 0.1`, the unit at index 5 fails, 8 workers; running
 # units finish, nothing new starts. Every tool runs the same shell snippet,
 # which appends its index to a file when it starts (the "units started"
-# count) and its end time to another (to compare with the tool's exit).
-FF_SNIPPET='echo $1 >> "$FF/started"; sleep 0.1; s=0; [ "$1" -ne 5 ] || s=1; date +%s%N >> "$FF/ended"; exit $s'
+# count) and "END-NS INDEX" to another as the last thing it does (a unit
+# that succeeds execs `date`, so the time is read by the process that then
+# exits). Unit 5 also writes its pid when it starts, and a watcher polls a
+# pidfd of it (python3 os.pidfd_open): the time the watcher wakes is at or
+# after the moment the tool could first see unit 5's exit (it becomes a
+# zombie and the pidfd readable at once).
+#
+# The bound: nothing may start once the tool has seen the failing unit's
+# exit. A unit that exited before it frees its worker, whose next unit
+# rightly starts, so a round may start at most workers + ended_before units,
+# ended_before being the other units that ended before unit 5 exited. A
+# unit's end time is at or before its exit and unit 5's watched exit at or
+# after its own, so counting the end times before the watched exit never
+# counts too few: started > bound is a start the tool should not have
+# made. The watcher's wake-up may come late, which only loosens the bound.
+# Without the watcher, unit 5's own end time stands in for its exit; the
+# count can then miss units that end in the moment between that time and
+# unit 5's exit, so it is printed as well ("by own end").
+FF_SNIPPET='echo "$1" >> "$FF/started"; [ "$1" -ne 5 ] || echo $$ > "$FF/pid5"; sleep 0.1; [ "$1" -eq 5 ] || exec date "+%s%N $1" >> "$FF/ended"; date "+%s%N $1" >> "$FF/ended"; exit 1'
 b_failfast() {
-    local m="$here/failfast.toml" n r started ended exit_ns lag
+    local m="$here/failfast.toml" n r i k watch=0 wpid workers=8 # as in failfast.toml
+    # Waits for $FF/pid5, then for that process to exit; writes the time.
+    local watcher='
+import os, select, sys, time
+ff = sys.argv[1]
+open(os.path.join(ff, "watching"), "w").close()
+while True:
+    try:
+        with open(os.path.join(ff, "pid5")) as f:
+            s = f.read()
+        if s.endswith("\n"):
+            break
+    except FileNotFoundError:
+        pass
+    time.sleep(0.001)
+try:
+    fd = os.pidfd_open(int(s))
+except ProcessLookupError:  # gone already: no watched exit this round
+    sys.exit(0)
+p = select.poll()
+p.register(fd, select.POLLIN)
+p.poll()
+t = time.time_ns()
+with open(os.path.join(ff, "exit5"), "w") as f:
+    f.write("%d\n" % t)
+'
     export FF="$TMP/ff"
     printf '%s\n' "#!/bin/sh" "$FF_SNIPPET" >"$TMP/ff-unit"
-    printf '%s\n' "#!/bin/sh" "$FF_SNIPPET" '# xargs stops on 255' >"$TMP/ff-unit-xargs"
-    sed -i 's/s=1;/s=255;/' "$TMP/ff-unit-xargs"
+    printf '%s\n' "#!/bin/sh" "${FF_SNIPPET%exit 1}exit 255 # xargs stops on 255" >"$TMP/ff-unit-xargs"
     chmod +x "$TMP/ff-unit" "$TMP/ff-unit-xargs"
     export FF_UNIT="$TMP/ff-unit"
+    ! python3 -c 'import os; os.pidfd_open(os.getpid())' 2>/dev/null || watch=1
     local -a names=(jobrun xargs rust-parallel parallel)
     local -a cmds=(
         "$JOBRUN -q --progress none $m"
-        "seq 0 199 | xargs -P8 -n1 $TMP/ff-unit-xargs"
-        "seq 0 199 | rust-parallel -j8 --exit-on-error $TMP/ff-unit"
-        "seq 0 199 | parallel -j8 --halt soon,fail=1 $TMP/ff-unit"
+        "seq 0 199 | xargs -P$workers -n1 $TMP/ff-unit-xargs"
+        "seq 0 199 | rust-parallel -j$workers --exit-on-error $TMP/ff-unit"
+        "seq 0 199 | parallel -j$workers --halt soon,fail=1 $TMP/ff-unit"
     )
     for n in "${names[@]}"; do rm -f "$TMP/ff.$n"; done
     echo
-    echo "== fail-fast: 200 x sleep 0.1, unit 5 fails, 8 workers ($ROUNDS rounds, alternating)"
+    echo "== fail-fast: 200 x sleep 0.1, unit 5 fails, $workers workers ($ROUNDS rounds, alternating)"
+    [ "$watch" = 1 ] || echo "   (no python3 with os.pidfd_open: unit 5's exit is taken from its own end time)"
     for ((r = 1; r <= ROUNDS; r++)); do
         for i in "${!names[@]}"; do
             n=${names[$i]}
@@ -226,6 +269,13 @@ b_failfast() {
             mkdir -p "$FF"
             : >"$FF/started"
             : >"$FF/ended"
+            wpid=
+            if [ "$watch" = 1 ]; then
+                python3 -c "$watcher" "$FF" &
+                wpid=$!
+                # Up before the tool starts (unit 5 exits 0.1 s after).
+                for ((k = 0; k < 500; k++)); do [ ! -e "$FF/watching" ] || break; sleep 0.01; done
+            fi
             local t0 t1
             t0=$(date +%s%N)
             bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
@@ -233,22 +283,51 @@ b_failfast() {
             # Units may still be running after a tool exits (they are not
             # ours to wait for); give them time to write their end time.
             sleep 0.3
-            started=$(wc -l <"$FF/started")
-            ended=$(sort -n "$FF/ended" | tail -n1)
-            echo "$((t1 - t0)) $started $((t1 - ended))" >>"$TMP/ff.$n"
+            if [ -n "$wpid" ]; then
+                kill "$wpid" 2>/dev/null || true
+                wait "$wpid" 2>/dev/null || true
+            fi
+            # One line per round: wall, started, exit lag, bound, bound by
+            # unit 5's own end time, whether its exit was watched.
+            awk -v t0="$t0" -v t1="$t1" -v w="$workers" -v started="$(wc -l <"$FF/started")" \
+                -v x="$(cat "$FF/exit5" 2>/dev/null)" '
+                { t[NR] = $1; idx[NR] = $2; if ($1 > last) last = $1; if ($2 == 5) f = $1 }
+                END {
+                    if (f == "") { print "failfast: unit 5 wrote no end time" > "/dev/stderr"; exit 1 }
+                    watched = (x != "")
+                    if (!watched) x = f
+                    for (k = 1; k <= NR; k++) {
+                        if (idx[k] == 5) continue
+                        if (t[k] < x) before++
+                        if (t[k] < f) own++
+                    }
+                    printf "%d %d %d %d %d %d\n", t1 - t0, started, t1 - last, w + before, w + own, watched
+                }' "$FF/ended" >>"$TMP/ff.$n"
         done
         echo "   round $r/$ROUNDS done" >&2
     done
-    printf '   %-16s %18s %16s %28s\n' tool "wall s med (min-max)" "started med (max)" "exit - last unit end, ms med (min-max)"
+    printf '   %-14s %-20s %-17s %-34s %-9s %-10s %s\n' tool "wall s med (min-max)" "started med (max)" "exit - last unit end, ms med (min-max)" "bound med" violations "by own end"
     for n in "${names[@]}"; do
         TMP_N="ff.$n"
         read -r wm wl wh < <(stats "$TMP_N" 1)
         read -r sm _ sh < <(stats "$TMP_N" 2)
         read -r lm ll lh < <(stats "$TMP_N" 3)
-        awk -v n="$n" -v wm="$wm" -v wl="$wl" -v wh="$wh" -v sm="$sm" -v sh="$sh" -v lm="$lm" -v ll="$ll" -v lh="$lh" 'BEGIN {
-            printf "   %-16s %6.3f (%.3f-%.3f) %10d (%d) %14.1f (%.1f..%.1f)\n", n, wm/1e9, wl/1e9, wh/1e9, sm, sh, lm/1e6, ll/1e6, lh/1e6 }'
+        read -r bm _ _ < <(stats "$TMP_N" 4)
+        read -r v vo < <(awk '$2 > $4 { v++ } $2 > $5 { vo++ } END { print v + 0, vo + 0 }' "$TMP/$TMP_N")
+        awk -v n="$n" -v wm="$wm" -v wl="$wl" -v wh="$wh" -v sm="$sm" -v sh="$sh" -v lm="$lm" -v ll="$ll" -v lh="$lh" \
+            -v bm="$bm" -v v="$v" -v vo="$vo" -v r="$ROUNDS" 'BEGIN {
+            printf "   %-14s %-20s %-17s %-34s %-9s %-10s %s\n", n, sprintf("%.3f (%.3f-%.3f)", wm/1e9, wl/1e9, wh/1e9),
+                sprintf("%g (%d)", sm, sh), sprintf("%.1f (%.1f..%.1f)", lm/1e6, ll/1e6, lh/1e6), sprintf("%g", bm),
+                sprintf("%d/%d", v, r), sprintf("%d/%d", vo, r) }'
     done
-    echo "   target: started <= workers + failing position = 8 + 6 (unit 5 is the 6th) = 14; exit <= 50 ms after the last running unit"
+    echo "   target: started <= bound = workers + units that ended before unit 5 exited, in every round (0 violations); exit <= 50 ms after the last running unit"
+    for n in "${names[@]}"; do
+        k=$(awk '!$6 { u++ } END { print u + 0 }' "$TMP/ff.$n")
+        [ "$k" = 0 ] || [ "$watch" = 0 ] || echo "   $n: in $k rounds unit 5's exit was not watched (its own end time stood in)"
+    done
+    for n in "${names[@]}"; do
+        echo "   $n, started/bound per round: $(awk '{ printf "%s%d/%d", (NR > 1 ? " " : ""), $2, $4 }' "$TMP/ff.$n")"
+    done
 }
 
 # Fail-fast with kill: the unit at index 5 fails after 0.1 s while its 7
