@@ -475,7 +475,7 @@ fn run_job(args: &RunArgs) -> Result<i32, Error> {
     let stop = Arc::clone(&opts.stop);
     // Bounded: a unit flooding output in line mode waits for the terminal
     // instead of piling lines up in memory.
-    let (tx, rx) = mpsc::sync_channel::<Event>(4096);
+    let (tx, rx) = mpsc::sync_channel::<Event>(1024);
     // `--events -` owns stdout: unit output goes to stderr then, so the
     // stream stays pure JSON Lines.
     let events_on_stdout = args.events.as_ref().is_some_and(|p| p.as_os_str() == "-");

@@ -1,6 +1,7 @@
 //! Execution: the only code that starts threads or processes. It never
 //! prints; it reports through [`crate::event::Event`]s on a channel.
 
+mod dependents;
 pub mod job_failures;
 pub mod leftovers;
 pub mod limits;

@@ -33,6 +33,8 @@ use std::sync::mpsc::SyncSender as Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::dependents::Dependents;
+
 use super::job_failures::JobFailures;
 use super::process::{self, ProgramCache, Spawn, StartError};
 use super::retry::backoff;
@@ -121,7 +123,7 @@ struct State {
     unmet: Vec<u32>,
     selected: Vec<bool>,
     /// Selected units that wait for each unit.
-    dependents: Vec<Vec<u32>>,
+    dependents: Dependents,
     /// Per task: selected units without an outcome, and whether any ended
     /// other than ok or up to date (its pending dependents are then skipped).
     task_left: Vec<usize>,
@@ -243,7 +245,7 @@ pub fn execute(
     })?;
     let n = plan.units.len();
 
-    let mut dependents = vec![Vec::new(); n];
+    let mut dependents = Dependents::new(n);
     let mut waiting = vec![0u32; n];
     let mut sched = Scheduler::new(&plan, opts.rate_split);
     let mut counts = Counts::default();
@@ -270,7 +272,7 @@ pub fn execute(
         waiting[i] = gates[u.task as usize];
         for &d in u.needs.iter() {
             if opts.selected[d as usize] {
-                dependents[d as usize].push(i as u32);
+                dependents.push(d, i as u32);
                 waiting[i] += 1;
             }
         }
@@ -296,7 +298,8 @@ pub fn execute(
         workers,
         at: SystemTime::now(),
     });
-    let stamps = if opts.prior.is_some() {
+    // Only dependents read them (16 bytes a unit otherwise spent for nothing).
+    let stamps = if opts.prior.is_some() && plan.tasks.iter().any(|t| !t.needs.is_empty()) {
         vec![journal::NO_STAMP; n]
     } else {
         Vec::new()
@@ -925,7 +928,9 @@ impl Shared<'_> {
         let (outcome, end, duration, started_at) = last;
         if let Some(f) = &fp {
             let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
-            st.stamps[i] = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
+            if let Some(s) = st.stamps.get_mut(i) {
+                *s = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
+            }
         }
         let log = self
             .opts
@@ -1129,7 +1134,7 @@ impl Shared<'_> {
         st.counts.add(outcome);
         let _ = self.tx.send(Event::UnitFinished(Box::new(fin)));
         let plan = self.plan();
-        for d in std::mem::take(&mut st.dependents[unit as usize]) {
+        for d in st.dependents.take(unit) {
             if st.done[d as usize].is_some() {
                 continue;
             }
@@ -1272,10 +1277,10 @@ impl Shared<'_> {
         let n = next.units.len();
         st.done.resize(n, None);
         st.unmet.resize(n, 0);
-        st.dependents.resize(n, Vec::new());
+        st.dependents.resize(n);
         st.selected.extend(selected.iter().copied());
         st.selected.resize(n, false);
-        if let Some(prior) = &self.opts.prior {
+        if let Some(prior) = self.opts.prior.as_ref().filter(|_| !st.stamps.is_empty()) {
             // A unit done in an earlier run: its dependents compare
             // against that record's stamp, as for any unit.
             st.stamps.extend(next.units[old_n..].iter().map(|u| {
@@ -1337,7 +1342,7 @@ impl Shared<'_> {
                 }
                 match st.done[d] {
                     None => {
-                        st.dependents[d].push(i as u32);
+                        st.dependents.push(d as u32, i as u32);
                         st.unmet[i] += 1;
                     }
                     Some(o) if o.is_success() => {}

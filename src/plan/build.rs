@@ -64,7 +64,13 @@ pub fn build(loaded: &Loaded, options: &PlanOptions) -> Result<Plan, Error> {
         budget = spend(budget, more.len(), plan.keys.len());
         plan.needs = task_needs;
         tasks.push(plan);
-        units.extend(more);
+        // Moved, not copied, when it is the first: one copy of a large
+        // task's units at a time.
+        if units.is_empty() {
+            units = more;
+        } else {
+            units.extend(more);
+        }
     }
     errors.finish()?;
     finish(
@@ -483,7 +489,7 @@ fn expand_task(
         );
         units.push(Unit {
             task: ti as u32,
-            id: id.into_boxed_str(),
+            id: id.into(),
             values: combo.values,
             needs: Box::new([]),
         });

@@ -20,7 +20,7 @@ use toml::Spanned;
 use super::grid::{self, Grid, Positions};
 use super::source::{self, Source as ValueSource};
 use super::template::{Lookup, Template};
-use super::value::Value;
+use super::value::{UnitValues, Value};
 use crate::error::{Diagnostic, Source, did_you_mean};
 
 /// Units a plan may have: it keeps every unit in memory (about 200 bytes each).
@@ -47,7 +47,7 @@ impl Budget {
 /// lacks a key), and for include-added units the keys its id lists.
 #[derive(Debug, Clone)]
 pub struct Combo {
-    pub values: Box<[Option<Value>]>,
+    pub values: UnitValues,
     pub own_keys: Option<Box<[u32]>>,
 }
 
@@ -251,14 +251,14 @@ pub fn expand(
             });
         }
         if is_kept(i) {
-            let mut v: Vec<Option<Value>> = Vec::with_capacity(width);
+            let mut v = UnitValues::with_capacity(width);
             v.extend(
                 at.iter()
                     .map(|&(a, c)| Some(axes[a].columns[c][idx[a]].clone())),
             );
             v.resize(width, None);
             combos.push(Combo {
-                values: v.into_boxed_slice(),
+                values: v,
                 own_keys: None,
             });
         }
@@ -284,7 +284,7 @@ pub fn expand(
             });
             continue;
         }
-        let mut values = vec![None; width];
+        let mut values = UnitValues::from_elem(None, width);
         let mut own: Vec<u32> = Vec::new();
         for (k, v) in ext.matching.into_iter().chain(ext.extras) {
             own.push(k as u32);
@@ -294,13 +294,13 @@ pub fn expand(
         // the task's includes first name them, so all ids of a task agree.
         own.sort_unstable();
         combos.push(Combo {
-            values: values.into_boxed_slice(),
+            values,
             own_keys: Some(own.into_boxed_slice()),
         });
     }
     if lone == 1 {
         combos.push(Combo {
-            values: Box::from([]),
+            values: UnitValues::new(),
             own_keys: None,
         });
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::dynamic::Pending;
 use super::resources::{Pool, Use};
 use super::template::{Context, Lookup, Segment, Slot, Template};
-use super::value::Value;
+use super::value::{UnitValues, Value};
 use crate::manifest::{MaxFailures, OnFailure, OutputMode, Workers};
 
 /// Job-wide settings after defaults.
@@ -86,9 +86,10 @@ pub enum FailureAllowed {
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub task: u32,
-    pub id: Box<str>,
+    /// Inline up to 24 bytes (most ids): no allocation per unit.
+    pub id: compact_str::CompactString,
     /// One value per task key; None where an include-added unit lacks it.
-    pub values: Box<[Option<Value>]>,
+    pub values: UnitValues,
     /// Plan indices of the units this one waits for.
     pub needs: Box<[u32]>,
 }
@@ -298,5 +299,18 @@ impl Lookup for UnitCx<'_> {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_unit_stays_small() {
+        // 200,000 units are 16 MB at this size; each byte more is 200 KB.
+        assert!(
+            std::mem::size_of::<super::Unit>() <= 80,
+            "{}",
+            std::mem::size_of::<super::Unit>()
+        );
     }
 }

@@ -7,28 +7,80 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-/// An immutable byte string, cheap to clone (shared by every unit using it).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Value(Arc<[u8]>);
+/// A unit's values, one per task key: inline for the common single key (no
+/// allocation per unit).
+pub type UnitValues = smallvec::SmallVec<[Option<Value>; 1]>;
+
+/// An immutable byte string, cheap to clone: short ones (most matrix values:
+/// numbers, names) are held inline, longer ones shared by every unit using
+/// them. Inline saves a 32-byte allocation per unit of a large range matrix.
+#[derive(Clone)]
+pub struct Value(Repr);
+
+const INLINE: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<[u8]>),
+}
 
 impl Value {
     pub fn new(bytes: &[u8]) -> Self {
-        Value(Arc::from(bytes))
+        if bytes.len() <= INLINE {
+            let mut b = [0; INLINE];
+            b[..bytes.len()].copy_from_slice(bytes);
+            Value(Repr::Inline {
+                len: bytes.len() as u8,
+                bytes: b,
+            })
+        } else {
+            Value(Repr::Shared(Arc::from(bytes)))
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Shared(a) => a,
+        }
     }
 
     pub fn as_os_str(&self) -> &OsStr {
-        OsStr::from_bytes(&self.0)
+        OsStr::from_bytes(self.as_bytes())
     }
 
     /// The value for display: UTF-8 as is, every other byte and every control
     /// or bidi character escaped (see [`must_escape`]), so the result is one line and never ambiguous about
     /// which bytes the value holds.
     pub fn display(&self) -> Cow<'_, str> {
-        display_bytes(&self.0)
+        display_bytes(self.as_bytes())
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Value {}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -177,6 +229,20 @@ impl Accessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_and_long_values_behave_alike() {
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 24);
+        let long = [b'x'; INLINE + 1];
+        for bytes in [&b""[..], b"7", &long[..INLINE], &long[..]] {
+            let v = Value::new(bytes);
+            assert_eq!(v.as_bytes(), bytes);
+            assert_eq!(v.clone(), v);
+            assert!(matches!(v.0, Repr::Shared(_)) == (bytes.len() > INLINE));
+        }
+        assert!(Value::from("a") < Value::new(&long));
+        assert!(Value::new(&long[..INLINE]) < Value::new(&long));
+    }
 
     #[test]
     fn accessors() {
