@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 pub use fingerprint::{Fingerprint, HashCache, InputError, InputStamp, fingerprint};
 pub use history::latest_run;
 pub use lock::JobLock;
-pub use record::{Record, Skipped, UNREADABLE, parse_lines};
+pub use record::{Digest, Record, Skipped, Text, UNREADABLE, parse_lines};
 pub use split::SplitLock;
 pub use stamp::{NO_STAMP, Stamp, epoch_ms, needs_hash, stamp};
 pub use why::{Why, explain, explain_plan, needs_of};
@@ -54,7 +54,7 @@ const RESERVE_LOW: u64 = 256 << 10;
 #[derive(Default)]
 pub struct Prior {
     /// The latest record per unit id (see `read_prior`).
-    pub last: HashMap<String, Record>,
+    pub last: HashMap<Text, Record>,
     pub cache: HashCache,
     /// Ignore the records (`--fresh`); they still seed the hash cache.
     pub fresh: bool,
@@ -108,32 +108,38 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
         fresh,
         ..Prior::default()
     };
-    let index: HashMap<&str, usize> = plan
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (&*u.id, i))
-        .collect();
+    // Built on the first record with input hashes: most journals have none.
+    let mut index: Option<HashMap<&str, usize>> = None;
     let mut highest = 0;
     for path in journal_files(&plan.job.state_dir, &plan.job.name) {
         let Ok(text) = std::fs::read(&path) else {
             continue;
         };
         let (records, skipped) = parse_lines(&text);
+        drop(text);
         if skipped != Skipped::default() {
             prior.skipped.push((path.clone(), skipped));
         }
         let lines = records.len() + skipped.unreadable + skipped.torn;
-        let mut latest: HashMap<String, Record> = HashMap::new();
+        let mut latest: HashMap<Text, Record> = HashMap::with_capacity(records.len());
         for r in records {
             highest = highest.max(r.run);
-            if let Some(&i) = index.get(r.id.as_str()) {
-                let dir = plan.dir(i);
-                for s in &r.inputs {
-                    if !s.hash.is_empty() {
-                        prior
-                            .cache
-                            .seed(dir.join(&s.path), s.size, s.mtime_ns, s.hash.clone());
+            if r.inputs.iter().any(|s| !s.hash.is_empty()) {
+                let index = index.get_or_insert_with(|| {
+                    plan.units
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| (&*u.id, i))
+                        .collect()
+                });
+                if let Some(&i) = index.get(r.id.as_str()) {
+                    let dir = plan.dir(i);
+                    for s in &r.inputs {
+                        if !s.hash.is_empty() {
+                            prior
+                                .cache
+                                .seed(dir.join(&s.path), s.size, s.mtime_ns, s.hash.clone());
+                        }
                     }
                 }
             }
@@ -154,11 +160,14 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
         }
     }
     prior.run = highest.saturating_add(1);
-    prior.stamps = plan
-        .units
-        .iter()
-        .map(|u| prior.last.get(&*u.id).map_or(NO_STAMP, Record::stamp))
-        .collect();
+    // Only dependents hash their needs' stamps.
+    if plan.tasks.iter().any(|t| !t.needs.is_empty()) {
+        prior.stamps = plan
+            .units
+            .iter()
+            .map(|u| prior.last.get(&*u.id).map_or(NO_STAMP, Record::stamp))
+            .collect();
+    }
     prior
 }
 
@@ -533,7 +542,7 @@ mod tests {
             _split: SplitLock::acquire(&dir.path().join("split"), "job", None).expect("lock"),
         };
         let mut big = rec("big", "ok", 1, 1);
-        big.cmd = "x".repeat(32 * 1024);
+        big.cmd = "x".repeat(32 * 1024).into();
         assert!(j.append(&big).is_err(), "the pipe is full part-way");
         assert!(j.tail().torn);
         let mut got = Vec::new();

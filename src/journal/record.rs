@@ -8,12 +8,16 @@ use super::fingerprint::{Fingerprint, InputStamp};
 use crate::event::AttemptEnd;
 use crate::outcome::Outcome;
 
+/// A short string held inline (ids and outcomes mostly are): reading a
+/// journal allocates nothing per record for them.
+pub type Text = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    pub id: String,
+    pub id: Text,
     pub attempt: u32,
     /// `ok`, `failed`, `timed_out` or `killed`.
-    pub outcome: String,
+    pub outcome: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -22,8 +26,8 @@ pub struct Record {
     pub start_ms: u64,
     pub duration_ms: u64,
     /// The fingerprint's hash and its command part (see `fingerprint`).
-    pub fp: String,
-    pub cmd: String,
+    pub fp: Digest,
+    pub cmd: Digest,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputStamp>,
     /// Hash of the needed units' records it was made from (see `stamp`).
@@ -67,15 +71,15 @@ impl Record {
         fp: &Fingerprint,
     ) -> Record {
         Record {
-            id: id.to_owned(),
+            id: id.into(),
             attempt,
-            outcome: outcome.as_str().to_owned(),
+            outcome: outcome.as_str().into(),
             exit: end.and_then(AttemptEnd::exit_code),
             signal: end.and_then(AttemptEnd::signal),
             start_ms: super::epoch_ms(started_at),
             duration_ms: duration.as_millis() as u64,
-            fp: fp.hash.clone(),
-            cmd: fp.command.clone(),
+            fp: Digest::new(&fp.hash),
+            cmd: Digest::new(&fp.command),
             inputs: fp.inputs.clone(),
             needs: fp.needs.clone(),
             run: 0,
@@ -84,22 +88,140 @@ impl Record {
     }
 
     /// Stands for a line that names unit `id` but cannot be read otherwise.
-    fn unreadable(id: String, start_ms: u64, run: u64) -> Record {
+    fn unreadable(id: Text, start_ms: u64, run: u64) -> Record {
         Record {
             id,
             attempt: 0,
-            outcome: UNREADABLE.to_owned(),
+            outcome: UNREADABLE.into(),
             exit: None,
             signal: None,
             start_ms,
             duration_ms: 0,
-            fp: String::new(),
-            cmd: String::new(),
+            fp: Digest::default(),
+            cmd: Digest::default(),
             inputs: Vec::new(),
             needs: String::new(),
             run,
             worker: 0,
         }
+    }
+}
+
+/// A hash as a journal line holds it: 64 lowercase hex digits are kept as
+/// their 32 bytes (no allocation per record, a third of the memory), any
+/// other text as it is, so every line reads back and writes out unchanged.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Digest {
+    Bytes([u8; 32]),
+    #[default]
+    Empty,
+    Other(Box<str>),
+}
+
+impl Digest {
+    pub fn new(s: &str) -> Digest {
+        let b = s.as_bytes();
+        if b.is_empty() {
+            return Digest::Empty;
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        if b.len() == 64 {
+            let mut out = [0; 32];
+            let mut ok = true;
+            for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+                match (nibble(pair[0]), nibble(pair[1])) {
+                    (Some(h), Some(l)) => *o = h << 4 | l,
+                    _ => ok = false,
+                }
+            }
+            if ok {
+                return Digest::Bytes(out);
+            }
+        }
+        Digest::Other(s.into())
+    }
+
+    /// The text, for `f` (hex is rendered on the stack).
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Digest::Bytes(b) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut buf = [0u8; 64];
+                for (i, &x) in b.iter().enumerate() {
+                    buf[2 * i] = HEX[usize::from(x >> 4)];
+                    buf[2 * i + 1] = HEX[usize::from(x & 15)];
+                }
+                f(std::str::from_utf8(&buf).unwrap_or_default())
+            }
+            Digest::Empty => f(""),
+            Digest::Other(s) => f(s),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Digest::Empty)
+    }
+}
+
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        *self == Digest::new(other)
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        *self == **other
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| write!(f, "{s:?}"))
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| f.write_str(s))
+    }
+}
+
+impl From<&str> for Digest {
+    fn from(s: &str) -> Self {
+        Digest::new(s)
+    }
+}
+
+impl From<String> for Digest {
+    fn from(s: String) -> Self {
+        Digest::new(&s)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.with_str(|t| s.serialize_str(t))
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Digest;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hash as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Digest, E> {
+                Ok(Digest::new(v))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -119,7 +241,7 @@ pub struct Skipped {
 /// What can still be read of a line that is not a record.
 #[derive(Deserialize)]
 struct Named {
-    id: String,
+    id: Text,
     #[serde(default)]
     start_ms: u64,
     #[serde(default)]
@@ -318,6 +440,20 @@ mod tests {
                 ..Skipped::default()
             }
         );
+    }
+
+    #[test]
+    fn digests_read_back_and_write_out_unchanged() {
+        let hex = "f7963efc0b910d14ca30b292acd7eced962112294c8cf553ead13349b96d866a";
+        for text in [hex, "", "f", &hex.to_uppercase(), &hex[..63], "zz"] {
+            let d = Digest::new(text);
+            assert_eq!(d.to_string(), text);
+            assert_eq!(d, *text);
+            assert_eq!(matches!(d, Digest::Bytes(_)), text == hex);
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+        }
+        assert!(Digest::new(hex) != *hex.replace('f', "e"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn epoch_ms(t: SystemTime) -> u64 {
 
 impl Record {
     pub fn stamp(&self) -> Stamp {
-        stamp(&self.fp, self.start_ms, self.run)
+        self.fp.with_str(|fp| stamp(fp, self.start_ms, self.run))
     }
 }
 

@@ -94,7 +94,7 @@ pub fn explain(
         return Why::New;
     };
     if last.outcome != "ok" {
-        return Why::LastFailed(last.outcome.clone());
+        return Why::LastFailed(last.outcome.to_string());
     }
     if last.cmd != fp.command {
         return Why::CommandChanged;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::summary::fmt_duration;
 use crate::exec::log_file_name;
-use crate::journal::Record;
+use crate::journal::{Record, Text};
 use crate::plan::Plan;
 use crate::plan::value::display_path;
 
@@ -39,7 +39,7 @@ pub fn write_status(
     out: &mut impl Write,
     plan: &Plan,
     selected: &[bool],
-    last: &HashMap<String, Record>,
+    last: &HashMap<Text, Record>,
     failed_only: bool,
     as_json: bool,
 ) -> io::Result<i32> {
@@ -139,7 +139,7 @@ fn write_table(
                     String::new(),
                 ],
                 Some(r) => {
-                    let mut outcome = r.outcome.clone();
+                    let mut outcome = r.outcome.to_string();
                     if let Some(e) = r.exit.filter(|&e| e != 0) {
                         outcome.push_str(&format!(" (exit {e})"));
                     } else if let Some(s) = r.signal {
