@@ -3,7 +3,7 @@
 # bare posix_spawn floor (examples/spawn_floor.rs).
 #
 # Usage: benches/compare.sh [BENCH...]    BENCH: true5000 sleep40 failfast failkill timeout true20000 plan1m journal
-#                                                 pipeline pools_cost noop20000
+#                                                 pipeline pools_cost noop20000 memory
 # Env:   ROUNDS (default 7) rounds for true5000, sleep40 and failfast;
 #        ROUNDS_20K (default 3) rounds for true20000;
 #        ROUNDS_RES (default 5) rounds for pipeline and pools_cost;
@@ -36,7 +36,7 @@ STATE="$here/.state"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal pipeline pools_cost noop20000)
+all=(true5000 sleep40 failfast failkill timeout true20000 plan1m journal pipeline pools_cost noop20000 memory)
 selected=("${@:-${all[@]}}")
 uses() { # uses BENCH...: is any of them selected?
     local b s
@@ -571,6 +571,36 @@ b_noop20000() {
     echo "   ratios of medians (target: <= 0.8):"
     ratio jobrun make
     ratio jobrun make cpu
+}
+
+# Memory scaling: peak RSS against the number of units and of workers. The
+# unit count is what jobrun keeps per unit, so each size is a job whose first
+# unit fails under `abort` (the plan, the scheduler and the journal are all
+# set up; the run ends at once) next to a full run of 20,000 `true` for
+# scale; the workers are 3,000 `sleep 0.1` at -j 1000, as xargs -P1000 runs them.
+b_memory() {
+    local n
+    for n in 20000 200000; do
+        printf '[job]\nname = "mem%s"\nworkers = 2\non_failure = "abort"\nstate_dir = "%s"\n\n[[task]]\nname = "t"\nmatrix.i = { range = [0, %s] }\nrun = ["false"]\n' \
+            "$n" "$TMP/mem-state" "$n" >"$TMP/mem$n.toml"
+    done
+    printf '[job]\nname = "mem1"\nworkers = 2\nstate_dir = "%s"\n\n[[task]]\nname = "t"\nrun = ["true"]\n' "$TMP/mem-state" >"$TMP/mem1.toml"
+    local fresh="rm -rf $TMP/mem-state"
+    bench "memory: peak RSS by units (first unit fails, abort) and by workers" "$ROUNDS_RES" 1 \
+        jobrun-1unit "$fresh" "$JOBRUN -q --progress none $TMP/mem1.toml" \
+        jobrun-20k-abort "$fresh" "$JOBRUN -q --progress none $TMP/mem20000.toml" \
+        jobrun-200k-abort "$fresh" "$JOBRUN -q --progress none $TMP/mem200000.toml" \
+        xargs-20k-abort "" "seq 20000 | @T@ xargs -P2 -n1 sh -c 'exit 255'" \
+        jobrun-j1000 fresh_state "$JOBRUN -q --progress none $here/sleep3000.toml" \
+        xargs-P1000 "" "yes 0.1 | head -n 3000 | @T@ xargs -P1000 -n1 sleep"
+    echo "   peak RSS, median KB (targets: 20k <= 6 MiB = 6,144 KB; 200k and -j 1000 <= 16 MiB = 16,384 KB):"
+    for n in jobrun-1unit jobrun-20k-abort jobrun-200k-abort xargs-20k-abort jobrun-j1000 xargs-P1000; do
+        read -r rss _ _ < <(stats "$n" 2)
+        printf '   %-22s %8d KB\n' "$n" "$rss"
+    done
+    read -r a _ _ < <(stats jobrun-20k-abort 2)
+    read -r b _ _ < <(stats jobrun-200k-abort 2)
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "   per unit (200k - 20k) / 180,000: %.0f bytes\n", (b - a) * 1024 / 180000 }'
 }
 
 machine
