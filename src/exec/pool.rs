@@ -172,6 +172,8 @@ struct Shared<'a> {
 /// The longest a unit about to start waits for siblings that already exited
 /// to be recorded (see `settle_siblings`).
 const SETTLE_MAX: Duration = Duration::from_millis(10);
+/// The same for a sibling that did not exit 0 (see `settle_siblings`).
+const SETTLE_FAILED_MAX: Duration = Duration::from_secs(1);
 
 /// One attempt as it ended.
 struct Tried<'a> {
@@ -929,7 +931,9 @@ impl Shared<'_> {
         if let Some(f) = &fp {
             let run = self.opts.prior.as_ref().map_or(0, |p| p.run);
             if let Some(s) = st.stamps.get_mut(i) {
-                *s = journal::stamp(&f.hash, journal::epoch_ms(started_at), run);
+                *s = f
+                    .hash
+                    .with_str(|h| journal::stamp(h, journal::epoch_ms(started_at), run));
             }
         }
         let log = self
@@ -959,14 +963,24 @@ impl Shared<'_> {
     /// even when its worker thread has not run yet (2 cores, 8 workers). Bounded,
     /// so a unit whose group still holds its output pipe cannot hold others up.
     fn settle_siblings(&self) {
-        let until = Instant::now() + SETTLE_MAX;
+        let t0 = Instant::now();
         let mut spins = 0u32;
         // Zombies first: a sibling is counted before it is reaped, so once no
         // zombie is seen, any sibling that exited earlier shows in the count.
-        while (process::any_child_exited() || self.settling.load(Ordering::SeqCst) > 0)
-            && !self.stopping.load(Ordering::Acquire)
-            && Instant::now() < until
-        {
+        // A zombie that did not exit 0 may be the failure that stops the run:
+        // its worker only has to reap and record it, so wait longer for it
+        // than for the rest (a starved thread on a busy machine can take
+        // more than SETTLE_MAX).
+        loop {
+            let limit = match process::exited_child() {
+                Some(process::Exited::Otherwise) => SETTLE_FAILED_MAX,
+                Some(process::Exited::Clean) => SETTLE_MAX,
+                None if self.settling.load(Ordering::SeqCst) > 0 => SETTLE_MAX,
+                None => return,
+            };
+            if self.stopping.load(Ordering::Acquire) || t0.elapsed() >= limit {
+                return;
+            }
             spins += 1;
             if spins < 16 {
                 std::thread::yield_now();

@@ -383,7 +383,7 @@ pub fn has_exited(pid: libc::pid_t) -> bool {
 }
 
 /// Has any child of this process exited without being reaped yet?
-pub fn any_child_exited() -> bool {
+pub fn exited_child() -> Option<Exited> {
     // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: plain syscall; WNOWAIT leaves every child as it is.
@@ -395,8 +395,26 @@ pub fn any_child_exited() -> bool {
             libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
         )
     };
-    // SAFETY: si_pid is valid to read after a successful waitid.
-    r == 0 && unsafe { info.si_pid() } != 0
+    // SAFETY: si_pid and si_status are valid to read after a successful waitid.
+    if r != 0 || unsafe { info.si_pid() } == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let status = unsafe { info.si_status() };
+    Some(if info.si_code == libc::CLD_EXITED && status == 0 {
+        Exited::Clean
+    } else {
+        Exited::Otherwise
+    })
+}
+
+/// How an unreaped child ended (see [`exited_child`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exited {
+    /// Status 0.
+    Clean,
+    /// Any other status or a signal: possibly the failure that stops the run.
+    Otherwise,
 }
 
 /// Copy a unit's captured output to its log and hand out whole lines, until

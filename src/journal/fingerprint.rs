@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::record::Digest;
 use crate::plan::{Command, Plan};
 use crate::regular::{self, OpenError};
 
@@ -38,10 +39,10 @@ pub struct InputStamp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// Hex hash of everything below.
-    pub hash: String,
-    /// Hex hash of argv or shell string, env and dir.
-    pub command: String,
+    /// Hash of everything below (written in hex).
+    pub hash: Digest,
+    /// Hash of argv or shell string, env and dir.
+    pub command: Digest,
     pub inputs: Vec<InputStamp>,
     /// Which runs of its needs the unit is made from (see `stamp`); empty
     /// for a unit without needs. Set by the caller, who knows them.
@@ -216,7 +217,7 @@ pub fn fingerprint(
     h.update(b"dir");
     put(&mut h, plan.dir_rel(unit).as_os_str().as_bytes());
     let dir = plan.dir(unit);
-    let command = h.finalize().to_hex().to_string();
+    let command = Digest::Bytes(*h.finalize().as_bytes());
 
     let task = plan.task_of(unit);
     let inputs: Vec<InputStamp> = plan
@@ -228,13 +229,15 @@ pub fn fingerprint(
         })
         .collect::<Result<_, _>>()?;
     let mut h = blake3::Hasher::new();
-    put(&mut h, command.as_bytes());
+    // The hex text, as records have always held it: a stored fingerprint
+    // stays comparable.
+    command.with_str(|c| put(&mut h, c.as_bytes()));
     for i in &inputs {
         put(&mut h, i.path.as_bytes());
         put(&mut h, i.hash.as_bytes());
     }
     Ok(Fingerprint {
-        hash: h.finalize().to_hex().to_string(),
+        hash: Digest::Bytes(*h.finalize().as_bytes()),
         command,
         inputs,
         needs: String::new(),

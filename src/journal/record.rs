@@ -78,8 +78,8 @@ impl Record {
             signal: end.and_then(AttemptEnd::signal),
             start_ms: super::epoch_ms(started_at),
             duration_ms: duration.as_millis() as u64,
-            fp: Digest::new(&fp.hash),
-            cmd: Digest::new(&fp.command),
+            fp: fp.hash.clone(),
+            cmd: fp.command.clone(),
             inputs: fp.inputs.clone(),
             needs: fp.needs.clone(),
             run: 0,
@@ -124,21 +124,15 @@ impl Digest {
         if b.is_empty() {
             return Digest::Empty;
         }
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
         if b.len() == 64 {
             let mut out = [0; 32];
-            let mut ok = true;
+            let mut bad = 0;
             for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-                match (nibble(pair[0]), nibble(pair[1])) {
-                    (Some(h), Some(l)) => *o = h << 4 | l,
-                    _ => ok = false,
-                }
+                let (h, l) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+                bad |= h | l;
+                *o = h << 4 | l;
             }
-            if ok {
+            if bad & 0x80 == 0 {
                 return Digest::Bytes(out);
             }
         }
@@ -169,9 +163,25 @@ impl Digest {
 
 impl PartialEq<str> for Digest {
     fn eq(&self, other: &str) -> bool {
-        *self == Digest::new(other)
+        self.with_str(|s| s == other)
     }
 }
+
+/// Lowercase hex digit values; 0x80 marks any other byte.
+const NIBBLE: [u8; 256] = {
+    let mut t = [0x80; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl PartialEq<String> for Digest {
     fn eq(&self, other: &String) -> bool {

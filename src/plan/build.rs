@@ -478,8 +478,11 @@ fn expand_task(
     // Keys only some includes set must be set for every unit whose templates use them.
     check_partial_keys(src, task, &exp, &command, &inputs, &outputs, &env, &dir)?;
 
-    let mut units = Vec::with_capacity(exp.combos.len());
-    for combo in exp.combos {
+    // Taken from the back and given back as they go, so a large matrix
+    // never holds all its combinations and all its units at once.
+    let mut combos = exp.combos;
+    let mut units = Vec::with_capacity(combos.len());
+    while let Some(combo) = combos.pop() {
         let id = unit_id(
             tname,
             &exp.keys,
@@ -493,7 +496,11 @@ fn expand_task(
             values: combo.values,
             needs: Box::new([]),
         });
+        if combos.len() % 16384 == 0 {
+            combos.shrink_to_fit();
+        }
     }
+    units.reverse();
     let plan = TaskPlan {
         name: tname.clone(),
         keys: exp.keys,
