@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::record::Digest;
-use crate::plan::{Command, Plan};
+use crate::plan::{CommandTemplate, Plan};
 use crate::regular::{self, OpenError};
 
 /// An input file as it was hashed.
@@ -192,34 +192,51 @@ pub fn fingerprint(
     cache: &HashCache,
     stop: &AtomicBool,
 ) -> Result<Fingerprint, InputError> {
+    let task = plan.task_of(unit);
+    // Each part rendered into one buffer and hashed from there: the same
+    // bytes as `Plan::command`, `env` and `dir_rel` give, without their
+    // allocations (a no-op rerun fingerprints every unit).
+    let mut buf = Vec::new();
     let mut h = blake3::Hasher::new();
-    match plan.command(unit, None) {
-        Command::Argv(argv) => {
+    match &task.command {
+        CommandTemplate::Run(argv) => {
             h.update(b"argv");
-            for a in &argv {
-                put(&mut h, a.as_bytes());
+            for t in argv {
+                plan.render_to(unit, t, false, &mut buf);
+                put(&mut h, &buf);
             }
         }
-        Command::Shell(s) => {
+        CommandTemplate::Shell(t) => {
             h.update(b"shell");
             for a in &plan.job.shell {
                 put(&mut h, a.as_bytes());
             }
-            put(&mut h, s.as_bytes());
+            plan.render_to(unit, t, true, &mut buf);
+            put(&mut h, &buf);
         }
     }
     h.update(b"env");
-    for (k, v) in plan.env(unit, None) {
+    for (k, t) in &task.env {
         put(&mut h, k.as_bytes());
-        put(&mut h, v.as_bytes());
+        plan.render_to(unit, t, false, &mut buf);
+        put(&mut h, &buf);
     }
     // Relative, so moving the whole checkout does not make everything stale.
     h.update(b"dir");
-    put(&mut h, plan.dir_rel(unit).as_os_str().as_bytes());
-    let dir = plan.dir(unit);
+    match &task.dir {
+        Some(t) => {
+            plan.render_to(unit, t, false, &mut buf);
+            put(&mut h, &buf);
+        }
+        None => put(&mut h, b"."),
+    }
     let command = Digest::Bytes(*h.finalize().as_bytes());
 
-    let task = plan.task_of(unit);
+    let dir = if task.inputs.is_empty() {
+        PathBuf::new()
+    } else {
+        plan.dir(unit)
+    };
     let inputs: Vec<InputStamp> = plan
         .paths(unit, &task.inputs)
         .into_iter()

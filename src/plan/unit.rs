@@ -157,6 +157,13 @@ impl Plan {
         }
     }
 
+    /// `t` rendered for `unit` when not running (as `command` renders), into
+    /// `out`, which is cleared first.
+    pub fn render_to(&self, unit: usize, t: &Template, quote: bool, out: &mut Vec<u8>) {
+        out.clear();
+        t.render_into(&self.cx(unit, None), quote, out);
+    }
+
     /// The full argv to execute, with `job.shell` for shell tasks.
     pub fn argv(&self, unit: usize, start: Option<Start<'_>>) -> Vec<OsString> {
         match self.command(unit, start) {
