@@ -34,7 +34,6 @@ use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::dependents::Dependents;
-
 use super::job_failures::JobFailures;
 use super::process::{self, ProgramCache, Spawn, StartError};
 use super::retry::backoff;
@@ -301,7 +300,7 @@ pub fn execute(
         at: SystemTime::now(),
     });
     // Only dependents read them (16 bytes a unit otherwise spent for nothing).
-    let stamps = if opts.prior.is_some() && plan.tasks.iter().any(|t| !t.needs.is_empty()) {
+    let stamps = if opts.prior.is_some() && plan.has_needs() {
         vec![journal::NO_STAMP; n]
     } else {
         Vec::new()

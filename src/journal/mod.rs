@@ -161,7 +161,7 @@ pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
     }
     prior.run = highest.saturating_add(1);
     // Only dependents hash their needs' stamps.
-    if plan.tasks.iter().any(|t| !t.needs.is_empty()) {
+    if plan.has_needs() {
         prior.stamps = plan
             .units
             .iter()

@@ -183,12 +183,6 @@ const NIBBLE: [u8; 256] = {
     t
 };
 
-impl PartialEq<String> for Digest {
-    fn eq(&self, other: &String) -> bool {
-        *self == **other
-    }
-}
-
 impl std::fmt::Debug for Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.with_str(|s| write!(f, "{s:?}"))

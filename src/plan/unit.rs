@@ -125,6 +125,11 @@ impl Plan {
         &self.tasks[self.units[unit].task as usize]
     }
 
+    /// Does any task need another? Only then do units wait for units.
+    pub fn has_needs(&self) -> bool {
+        self.tasks.iter().any(|t| !t.needs.is_empty())
+    }
+
     /// Whether a failure of `unit` is allowed (`allow_failure`).
     pub fn allows_failure(&self, unit: usize) -> bool {
         match self.task_of(unit).allow_failure {
