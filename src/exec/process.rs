@@ -326,6 +326,12 @@ pub fn spawn(s: &Spawn<'_>) -> Result<(Proc, Option<OwnedFd>), StartError> {
             Ok(())
         };
         match prepare() {
+            // Every descriptor handed over is open, so glibc's EBADF here
+            // means one is numbered above the descriptor limit (lowered
+            // since it was opened): the same shortage as EMFILE.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                Err(io::Error::from_raw_os_error(libc::EMFILE))
+            }
             Err(e) => Err(e),
             Ok(()) => check(libc::posix_spawn(
                 &mut pid,
