@@ -20,7 +20,7 @@ pub type Stamp = [u8; 16];
 pub const NO_STAMP: Stamp = [0; 16];
 
 pub fn stamp(fp_hash: &str, start_ms: u64, run: u64) -> Stamp {
-    let mut h = blake3::Hasher::new();
+    let mut h = super::fingerprint::hasher();
     h.update(fp_hash.as_bytes());
     h.update(b"\0");
     h.update(&start_ms.to_le_bytes());
