@@ -146,6 +146,8 @@ struct State {
     exiting: bool,
     /// Why jobrun itself stopped the run (e.g. its logs cannot be written).
     problem: Option<Error>,
+    /// Workers waiting on `work_cv`.
+    idle: usize,
 }
 
 struct Shared<'a> {
@@ -334,6 +336,7 @@ pub fn execute(
             counts,
             exiting: false,
             problem: None,
+            idle: 0,
         }),
         work_cv: Condvar::new(),
         watch_cv: Condvar::new(),
@@ -485,6 +488,16 @@ impl Shared<'_> {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Wake the workers waiting for work, if any (with the lock held, so none
+    /// is between its look at the state and its wait): a notify is a
+    /// syscall even when nobody waits, and a no-op rerun ends a unit every
+    /// few microseconds.
+    fn wake(&self, st: &State) {
+        if st.idle > 0 {
+            self.work_cv.notify_all();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking worker must not take the whole run's bookkeeping with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -599,14 +612,18 @@ impl Shared<'_> {
                         }
                         Pick::Wait(Some(at)) => {
                             let wait = at.saturating_duration_since(now);
+                            st.idle += 1;
                             st = self
                                 .work_cv
                                 .wait_timeout(st, wait)
                                 .unwrap_or_else(|e| e.into_inner())
                                 .0;
+                            st.idle -= 1;
                         }
                         Pick::Wait(None) => {
+                            st.idle += 1;
                             st = self.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                            st.idle -= 1;
                         }
                     }
                 }
@@ -656,33 +673,6 @@ impl Shared<'_> {
             worker,
             held: &resources,
         });
-        let argv = plan.argv(i, start);
-        let dir = plan.dir(i);
-        let mut env = plan.env(i, start);
-        let path_var = env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        let (program, shown) = match argv.first() {
-            Some(p) => (cache.resolve(p, &dir, path_var.as_deref()), p.clone()),
-            None => (PathBuf::new(), OsString::new()),
-        };
-        if let Some(m) = &self.opts.journal_marker {
-            env.push((super::leftovers::MARKER.into(), m.clone()));
-        }
-        env.push(("JOBRUN_UNIT_ID".into(), OsString::from(&*plan.units[i].id)));
-        env.push(("JOBRUN_WORKER".into(), OsString::from(worker.to_string())));
-        for (p, v) in resources.iter().enumerate() {
-            if let Some(v) = v {
-                env.push((plan.pools[p].env_name(), OsString::from(v)));
-            }
-        }
-        let log_path = self
-            .opts
-            .logs_dir
-            .join(process::log_file_name(&plan.units[i].id));
-
         // An input that cannot be hashed fails the unit before its command runs.
         let mut last = None;
         let (done_attempts, fp, bad_input) = match pending {
@@ -729,7 +719,7 @@ impl Shared<'_> {
                                     Outcome::UpToDate,
                                     Some(Arc::new(f)),
                                 );
-                                self.work_cv.notify_all();
+                                self.wake(&st);
                                 return;
                             }
                             fp = Some(Arc::new(f));
@@ -746,6 +736,34 @@ impl Shared<'_> {
                 (0, fp, bad_input)
             }
         };
+        // Rendered only for a unit that runs: a no-op rerun skips all of it.
+        let argv = plan.argv(i, start);
+        let dir = plan.dir(i);
+        let mut env = plan.env(i, start);
+        let path_var = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let (program, shown) = match argv.first() {
+            Some(p) => (cache.resolve(p, &dir, path_var.as_deref()), p.clone()),
+            None => (PathBuf::new(), OsString::new()),
+        };
+        if let Some(m) = &self.opts.journal_marker {
+            env.push((super::leftovers::MARKER.into(), m.clone()));
+        }
+        env.push(("JOBRUN_UNIT_ID".into(), OsString::from(&*plan.units[i].id)));
+        env.push(("JOBRUN_WORKER".into(), OsString::from(worker.to_string())));
+        for (p, v) in resources.iter().enumerate() {
+            if let Some(v) = v {
+                env.push((plan.pools[p].env_name(), OsString::from(v)));
+            }
+        }
+        let log_path = self
+            .opts
+            .logs_dir
+            .join(process::log_file_name(&plan.units[i].id));
+
         let attempt = done_attempts + 1;
         env.push(("JOBRUN_ATTEMPT".into(), OsString::from(attempt.to_string())));
         if attempt == 1 && self.plan().job.on_failure != OnFailure::Continue {
@@ -821,8 +839,7 @@ impl Shared<'_> {
                     Some(last) => self.record_end(&mut st, unit, done_attempts, last, fp, true),
                     None => self.finish_unfinished(&mut st, unit, Outcome::Cancelled),
                 }
-                drop(st);
-                self.work_cv.notify_all();
+                self.wake(&st);
                 return;
             }
         };
@@ -876,7 +893,7 @@ impl Shared<'_> {
                     last: (outcome, end, duration, started_at),
                 },
             );
-            self.work_cv.notify_all();
+            self.wake(&st);
             return;
         }
 
@@ -904,7 +921,7 @@ impl Shared<'_> {
             self.count_failure(&mut st);
         }
         drop(settling);
-        self.work_cv.notify_all();
+        self.wake(&st);
     }
 
     /// A half-written output must never pass for a result.
@@ -1234,7 +1251,7 @@ impl Shared<'_> {
                     self.count_failure(st);
                 }
             }
-            self.work_cv.notify_all();
+            self.wake(st);
         }
     }
 
@@ -1466,7 +1483,7 @@ impl Shared<'_> {
                 }
             }
         }
-        self.work_cv.notify_all();
+        self.wake(st);
         self.watch_cv.notify_all();
     }
 

@@ -36,7 +36,7 @@ pub use lock::JobLock;
 pub use record::{Digest, Record, Skipped, Text, UNREADABLE, parse_lines};
 pub use split::SplitLock;
 pub use stamp::{NO_STAMP, Stamp, epoch_ms, needs_hash, stamp};
-pub use why::{Why, explain, explain_plan, needs_of};
+pub use why::{OutputLookup, Why, explain, explain_plan, needs_of};
 
 use crate::error::Error;
 use crate::plan::Plan;
@@ -67,6 +67,7 @@ pub struct Prior {
     pub skipped: Vec<(PathBuf, Skipped)>,
     /// Per journal file: its lines and the units they name (compaction).
     pub sizes: Vec<(PathBuf, usize, usize)>,
+    pub outputs: OutputLookup,
 }
 
 impl Prior {
@@ -106,6 +107,7 @@ pub fn journal_files(state_dir: &Path, job: &str) -> Vec<PathBuf> {
 pub fn read_prior(plan: &Plan, fresh: bool) -> Prior {
     let mut prior = Prior {
         fresh,
+        outputs: OutputLookup::new(&plan.job.dir),
         ..Prior::default()
     };
     // Built on the first record with input hashes: most journals have none.

@@ -1,7 +1,7 @@
 //! Whether a unit must run, and why (`plan --why` prints these).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::{Fingerprint, NO_STAMP, Prior, Stamp, needs_hash};
@@ -129,10 +129,7 @@ pub fn explain(
             latest.map_or_else(String::new, |&d| plan.units[d as usize].id.to_string()),
         );
     }
-    if let Some((shown, _)) = outputs
-        .iter()
-        .find(|(_, abs)| std::fs::symlink_metadata(abs).is_err())
-    {
+    if let Some((shown, _)) = outputs.iter().find(|(_, abs)| !prior.outputs.exists(abs)) {
         return Why::OutputMissing(shown.clone());
     }
     Why::UpToDate
@@ -199,4 +196,49 @@ pub fn explain_plan(plan: &Plan, selected: &[bool], prior: &Prior) -> Vec<Option
         }
     }
     why
+}
+
+/// Looks outputs up relative to the job's folder, opened once: the kernel
+/// walks `out/a.png` instead of every component of the absolute path, for
+/// each output of each unit (a no-op rerun is mostly these lookups).
+#[derive(Default)]
+pub struct OutputLookup {
+    base: PathBuf,
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl OutputLookup {
+    pub fn new(base: &Path) -> OutputLookup {
+        let fd = std::fs::File::open(base)
+            .ok()
+            .map(std::os::fd::OwnedFd::from);
+        OutputLookup {
+            base: base.to_path_buf(),
+            fd,
+        }
+    }
+
+    /// Whether anything is at `abs`, a dangling link included.
+    pub fn exists(&self, abs: &Path) -> bool {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let rel = abs.strip_prefix(&self.base).ok();
+        if let (Some(fd), Some(rel)) = (&self.fd, rel)
+            && !rel.as_os_str().is_empty()
+            && let Ok(c) = std::ffi::CString::new(rel.as_os_str().as_bytes())
+        {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: a valid descriptor, a NUL-terminated path and room for the result.
+            let r = unsafe {
+                libc::fstatat(
+                    fd.as_raw_fd(),
+                    c.as_ptr(),
+                    st.as_mut_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            return r == 0;
+        }
+        std::fs::symlink_metadata(abs).is_ok()
+    }
 }
