@@ -1316,7 +1316,7 @@ impl Shared<'_> {
             st.stamps.extend(next.units[old_n..].iter().map(|u| {
                 prior
                     .last
-                    .get(&*u.id)
+                    .get(&u.id)
                     .map_or(journal::NO_STAMP, journal::Record::stamp)
             }));
         }

@@ -161,29 +161,41 @@ fn hash_file(p: &Path, stop: &AtomicBool) -> Result<(String, std::fs::Metadata),
         OpenError::Io(_) => HashError::Io,
         OpenError::NotRegular(kind) => HashError::NotRegular(kind),
     })?;
-    let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; CHUNK];
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Err(HashError::Stopped);
-        }
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                h.update(&buf[..n]);
+    let hash = with_hasher(|h| {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(HashError::Stopped);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(HashError::Io),
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    h.update(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(HashError::Io),
+            }
         }
-    }
-    Ok((h.finalize().to_hex().to_string(), meta))
+        Ok(h.finalize().to_hex().to_string())
+    })?;
+    Ok((hash, meta))
 }
 
-/// A hasher kept off the stack (~1.9 KB): a worker thread keeps every stack
-/// page it ever touched, and at -j 1000 each page is 4 MB.
-#[inline(never)]
-pub(crate) fn hasher() -> Box<blake3::Hasher> {
-    Box::new(blake3::Hasher::new())
+thread_local! {
+    static HASHER: std::cell::Cell<Option<Box<blake3::Hasher>>> = const { std::cell::Cell::new(None) };
+}
+
+/// `f` with a reset hasher kept off the stack (~1.9 KB: a worker thread keeps
+/// every stack page it ever touched, and at -j 1000 each page is 4 MB) and
+/// made once per thread (a no-op rerun hashes every unit).
+pub(crate) fn with_hasher<R>(f: impl FnOnce(&mut blake3::Hasher) -> R) -> R {
+    let mut h = HASHER
+        .take()
+        .unwrap_or_else(|| Box::new(blake3::Hasher::new()));
+    h.reset();
+    let r = f(&mut h);
+    HASHER.set(Some(h));
+    r
 }
 
 fn put(h: &mut blake3::Hasher, bytes: &[u8]) {
@@ -204,40 +216,41 @@ pub fn fingerprint(
     // bytes as `Plan::command`, `env` and `dir_rel` give, without their
     // allocations (a no-op rerun fingerprints every unit).
     let mut buf = Vec::new();
-    let mut h = hasher();
-    match &task.command {
-        CommandTemplate::Run(argv) => {
-            h.update(b"argv");
-            for t in argv {
-                plan.render_to(unit, t, false, &mut buf);
-                put(&mut h, &buf);
+    let command = with_hasher(|h| {
+        match &task.command {
+            CommandTemplate::Run(argv) => {
+                h.update(b"argv");
+                for t in argv {
+                    plan.render_to(unit, t, false, &mut buf);
+                    put(h, &buf);
+                }
+            }
+            CommandTemplate::Shell(t) => {
+                h.update(b"shell");
+                for a in &plan.job.shell {
+                    put(h, a.as_bytes());
+                }
+                plan.render_to(unit, t, true, &mut buf);
+                put(h, &buf);
             }
         }
-        CommandTemplate::Shell(t) => {
-            h.update(b"shell");
-            for a in &plan.job.shell {
-                put(&mut h, a.as_bytes());
-            }
-            plan.render_to(unit, t, true, &mut buf);
-            put(&mut h, &buf);
-        }
-    }
-    h.update(b"env");
-    for (k, t) in &task.env {
-        put(&mut h, k.as_bytes());
-        plan.render_to(unit, t, false, &mut buf);
-        put(&mut h, &buf);
-    }
-    // Relative, so moving the whole checkout does not make everything stale.
-    h.update(b"dir");
-    match &task.dir {
-        Some(t) => {
+        h.update(b"env");
+        for (k, t) in &task.env {
+            put(h, k.as_bytes());
             plan.render_to(unit, t, false, &mut buf);
-            put(&mut h, &buf);
+            put(h, &buf);
         }
-        None => put(&mut h, b"."),
-    }
-    let command = Digest::Bytes(*h.finalize().as_bytes());
+        // Relative, so moving the whole checkout does not make everything stale.
+        h.update(b"dir");
+        match &task.dir {
+            Some(t) => {
+                plan.render_to(unit, t, false, &mut buf);
+                put(h, &buf);
+            }
+            None => put(h, b"."),
+        }
+        Digest::Bytes(*h.finalize().as_bytes())
+    });
 
     let dir = if task.inputs.is_empty() {
         PathBuf::new()
@@ -252,16 +265,18 @@ pub fn fingerprint(
             cache.stamp(display(rel.into_os_string()), &abs, stop)
         })
         .collect::<Result<_, _>>()?;
-    h.reset();
     // The hex text, as records have always held it: a stored fingerprint
     // stays comparable.
-    command.with_str(|c| put(&mut h, c.as_bytes()));
-    for i in &inputs {
-        put(&mut h, i.path.as_bytes());
-        put(&mut h, i.hash.as_bytes());
-    }
+    let hash = with_hasher(|h| {
+        command.with_str(|c| put(h, c.as_bytes()));
+        for i in &inputs {
+            put(h, i.path.as_bytes());
+            put(h, i.hash.as_bytes());
+        }
+        Digest::Bytes(*h.finalize().as_bytes())
+    });
     Ok(Fingerprint {
-        hash: Digest::Bytes(*h.finalize().as_bytes()),
+        hash,
         command,
         inputs,
         needs: String::new(),

@@ -120,23 +120,13 @@ pub enum Digest {
 
 impl Digest {
     pub fn new(s: &str) -> Digest {
-        let b = s.as_bytes();
-        if b.is_empty() {
+        if s.is_empty() {
             return Digest::Empty;
         }
-        if b.len() == 64 {
-            let mut out = [0; 32];
-            let mut bad = 0;
-            for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-                let (h, l) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
-                bad |= h | l;
-                *o = h << 4 | l;
-            }
-            if bad & 0x80 == 0 {
-                return Digest::Bytes(out);
-            }
+        match hex32(s.as_bytes()) {
+            Some(b) => Digest::Bytes(b),
+            None => Digest::Other(s.into()),
         }
-        Digest::Other(s.into())
     }
 
     /// The text, for `f` (hex is rendered on the stack).
@@ -165,6 +155,21 @@ impl PartialEq<str> for Digest {
     fn eq(&self, other: &str) -> bool {
         self.with_str(|s| s == other)
     }
+}
+
+/// 64 lowercase hex digits as their 32 bytes.
+fn hex32(b: &[u8]) -> Option<[u8; 32]> {
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0; 32];
+    let mut bad = 0;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (h, l) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        bad |= h | l;
+        *o = h << 4 | l;
+    }
+    (bad & 0x80 == 0).then_some(out)
 }
 
 /// Lowercase hex digit values; 0x80 marks any other byte.
@@ -258,13 +263,27 @@ struct Named {
 /// record that is not `ok`, so that unit runs again rather than passing for
 /// done on an older record; any other line is skipped. All are counted.
 pub fn parse_lines(text: &[u8]) -> (Vec<Record>, Skipped) {
+    let (pieces, skipped) = parse_pieces(text);
+    if pieces.len() == 1 {
+        return (pieces.into_iter().flatten().collect(), skipped);
+    }
+    let mut out = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for p in pieces {
+        out.extend(p);
+    }
+    (out, skipped)
+}
+
+/// [`parse_lines`], its records left in pieces, in file order.
+pub(super) fn parse_pieces(text: &[u8]) -> (Vec<Vec<Record>>, Skipped) {
     // Parsing is most of what a rerun of up-to-date units costs: a large
     // journal is cut at line ends and its pieces parsed on all CPUs.
     const PIECE: usize = 1 << 20;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pieces = (text.len() / PIECE).clamp(1, cpus.min(8));
     if pieces == 1 {
-        return parse_piece(text, 0);
+        let (records, skipped) = parse_piece(text, 0);
+        return (vec![records], skipped);
     }
     let mut cuts = vec![0];
     for k in 1..pieces {
@@ -282,7 +301,7 @@ pub fn parse_lines(text: &[u8]) -> (Vec<Record>, Skipped) {
         .iter()
         .map(|p| {
             let at = first_line;
-            first_line += p.iter().filter(|&&b| b == b'\n').count();
+            first_line += memchr::memchr_iter(b'\n', p).count();
             at
         })
         .collect();
@@ -297,10 +316,10 @@ pub fn parse_lines(text: &[u8]) -> (Vec<Record>, Skipped) {
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let mut out = Vec::with_capacity(done.iter().map(|(r, _)| r.len()).sum());
+    let mut out = Vec::with_capacity(done.len());
     let mut skipped = Skipped::default();
     for (records, sk) in done {
-        out.extend(records);
+        out.push(records);
         skipped.unreadable += sk.unreadable;
         skipped.torn += sk.torn;
         if skipped.first_unreadable == 0 {
@@ -318,12 +337,20 @@ pub fn parse_lines(text: &[u8]) -> (Vec<Record>, Skipped) {
 fn parse_piece(text: &[u8], first_line: usize) -> (Vec<Record>, Skipped) {
     let mut out = Vec::new();
     let mut skipped = Skipped::default();
-    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+    let mut from = 0;
+    let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+    for (n, end) in ends.enumerate() {
+        let line = &text[from..end];
+        from = end + 1;
         let n = n + first_line;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let e = match serde_json::from_slice::<Record>(line) {
+        let parsed = match fast::record(line) {
+            Some(r) => Ok(r),
+            None => serde_json::from_slice::<Record>(line),
+        };
+        let e = match parsed {
             Ok(r) if RECORDED.contains(&r.outcome.as_str()) => {
                 out.push(r);
                 continue;
@@ -353,6 +380,155 @@ fn parse_piece(text: &[u8], first_line: usize) -> (Vec<Record>, Skipped) {
         }
     }
     (out, skipped)
+}
+
+/// Lines as jobrun writes them, read without serde: the fields in their
+/// order, no whitespace, no escapes, no input list. Anything else (an older
+/// or hand-edited line, a torn one) gives `None` and is left to serde_json,
+/// so what a line reads as never depends on which path read it.
+mod fast {
+    use super::{Digest, Record, Text};
+
+    struct Cursor<'a> {
+        s: &'a [u8],
+        at: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn eat(&mut self, lit: &[u8]) -> Option<()> {
+            let end = self.at.checked_add(lit.len())?;
+            (self.s.get(self.at..end)? == lit).then(|| self.at = end)
+        }
+
+        /// `,"key":` if it comes next.
+        fn key(&mut self, key: &[u8]) -> bool {
+            let rest = &self.s[self.at..];
+            let hit = rest.len() > key.len() + 4
+                && rest[0] == b','
+                && rest[1] == b'"'
+                && rest[2..].starts_with(key)
+                && rest[2 + key.len()..].starts_with(b"\":");
+            if hit {
+                self.at += key.len() + 4;
+            }
+            hit
+        }
+
+        /// The bytes of a string with no escape in it (control bytes unchecked).
+        fn raw(&mut self) -> Option<&'a [u8]> {
+            self.eat(b"\"")?;
+            let rest = &self.s[self.at..];
+            let len = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[len] != b'"' {
+                return None;
+            }
+            self.at += len + 1;
+            Some(&rest[..len])
+        }
+
+        /// A string with nothing JSON would escape in it.
+        fn str(&mut self) -> Option<&'a str> {
+            text(self.raw()?)
+        }
+
+        fn digest(&mut self) -> Option<Digest> {
+            let raw = self.raw()?;
+            // Hex digits are no control bytes: only other text is checked.
+            match super::hex32(raw) {
+                Some(b) => Some(Digest::Bytes(b)),
+                None => text(raw).map(Digest::new),
+            }
+        }
+
+        /// A JSON number that is a u64: no sign, no leading zero, no fraction.
+        fn u64(&mut self) -> Option<u64> {
+            let rest = &self.s[self.at..];
+            let len = rest
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if len == 0
+                || (len > 1 && rest[0] == b'0')
+                || matches!(rest.get(len), Some(b'.' | b'e' | b'E'))
+            {
+                return None;
+            }
+            let mut n: u64 = 0;
+            for &d in &rest[..len] {
+                n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            }
+            self.at += len;
+            Some(n)
+        }
+
+        fn i32(&mut self) -> Option<i32> {
+            let neg = self.eat(b"-").is_some();
+            let n = i64::try_from(self.u64()?).ok()?;
+            // serde_json reads `-0` as a float, which no i32 field takes.
+            if neg && n == 0 {
+                return None;
+            }
+            i32::try_from(if neg { -n } else { n }).ok()
+        }
+    }
+
+    fn text(raw: &[u8]) -> Option<&str> {
+        if raw.iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        std::str::from_utf8(raw).ok()
+    }
+
+    pub(super) fn record(line: &[u8]) -> Option<Record> {
+        let mut c = Cursor { s: line, at: 0 };
+        c.eat(b"{\"id\":")?;
+        let id = Text::from(c.str()?);
+        c.key(b"attempt").then_some(())?;
+        let attempt = u32::try_from(c.u64()?).ok()?;
+        c.key(b"outcome").then_some(())?;
+        let outcome = Text::from(c.str()?);
+        let exit = if c.key(b"exit") { Some(c.i32()?) } else { None };
+        let signal = if c.key(b"signal") {
+            Some(c.i32()?)
+        } else {
+            None
+        };
+        c.key(b"start_ms").then_some(())?;
+        let start_ms = c.u64()?;
+        c.key(b"duration_ms").then_some(())?;
+        let duration_ms = c.u64()?;
+        c.key(b"fp").then_some(())?;
+        let fp = c.digest()?;
+        c.key(b"cmd").then_some(())?;
+        let cmd = c.digest()?;
+        let needs = if c.key(b"needs") {
+            c.str()?.to_owned()
+        } else {
+            String::new()
+        };
+        let run = if c.key(b"run") { c.u64()? } else { 0 };
+        let worker = if c.key(b"worker") {
+            u32::try_from(c.u64()?).ok()?
+        } else {
+            0
+        };
+        c.eat(b"}")?;
+        (c.at == line.len()).then_some(Record {
+            id,
+            attempt,
+            outcome,
+            exit,
+            signal,
+            start_ms,
+            duration_ms,
+            fp,
+            cmd,
+            inputs: Vec::new(),
+            needs,
+            run,
+            worker,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -479,5 +655,54 @@ mod tests {
         let mut r = rec("a");
         r.worker = 3;
         assert_eq!(parse_lines(&line(&r)).0, vec![r]);
+    }
+
+    #[test]
+    fn the_fast_reader_reads_what_serde_reads_or_leaves_it() {
+        let hex = "f7963efc0b910d14ca30b292acd7eced962112294c8cf553ead13349b96d866a";
+        let mut full = rec("t[i=1, s=\u{e9}t\u{e9}]");
+        full.fp = hex.into();
+        full.cmd = hex.into();
+        full.signal = Some(-9);
+        full.exit = None;
+        full.needs = "ab".into();
+        full.run = 12;
+        full.worker = 1000;
+        let mut with_input = rec("b");
+        with_input.inputs.push(InputStamp {
+            path: "in/a".into(),
+            size: 1,
+            mtime_ns: -2,
+            hash: hex.into(),
+        });
+        let mut lines: Vec<Vec<u8>> = [rec("a"), full, with_input, rec("q\"uote"), rec("tab\t")]
+            .iter()
+            .map(|r| serde_json::to_vec(r).unwrap())
+            .collect();
+        for odd in [
+            &br#"{"id":"a","attempt":1,"outcome":"ok","exit":0,"start_ms":1,"duration_ms":2,"fp":"f","cmd":"c"} "#[..],
+            br#"{"id":"a","attempt":01,"outcome":"ok","start_ms":1,"duration_ms":2,"fp":"f","cmd":"c"}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","start_ms":1.5,"duration_ms":2,"fp":"f","cmd":"c"}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","start_ms":18446744073709551616,"duration_ms":2,"fp":"f","cmd":"c"}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","exit":-2147483649,"start_ms":1,"duration_ms":2,"fp":"f","cmd":"c"}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","exit":-0,"start_ms":1,"duration_ms":2,"fp":"f","cmd":"c"}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","start_ms":1,"duration_ms":2,"fp":"f","cmd":"c","extra":1}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","start_ms":1,"duration_ms":2,"fp":"f","cmd":"c","run":1,"run":2}"#,
+            br#"{"id":"a","attempt":1,"outcome":"ok","start_ms":1,"duration_ms":2,"fp":"f","cmd":"c"#,
+            b"{\"id\":\"a\xff\",\"attempt\":1,\"outcome\":\"ok\",\"start_ms\":1,\"duration_ms\":2,\"fp\":\"f\",\"cmd\":\"c\"}",
+            b"{\"id\":\"a\x01\",\"attempt\":1,\"outcome\":\"ok\",\"start_ms\":1,\"duration_ms\":2,\"fp\":\"f\",\"cmd\":\"c\"}",
+        ] {
+            lines.push(odd.to_vec());
+        }
+        let mut fast_read = 0;
+        for line in &lines {
+            let by_serde = serde_json::from_slice::<Record>(line).ok();
+            if let Some(r) = fast::record(line) {
+                fast_read += 1;
+                assert_eq!(Some(r), by_serde, "{}", String::from_utf8_lossy(line));
+            }
+        }
+        // The two plain lines jobrun writes; the rest went to serde_json.
+        assert_eq!(fast_read, 2);
     }
 }

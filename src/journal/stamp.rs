@@ -20,18 +20,19 @@ pub type Stamp = [u8; 16];
 pub const NO_STAMP: Stamp = [0; 16];
 
 pub fn stamp(fp_hash: &str, start_ms: u64, run: u64) -> Stamp {
-    let mut h = super::fingerprint::hasher();
-    h.update(fp_hash.as_bytes());
-    h.update(b"\0");
-    h.update(&start_ms.to_le_bytes());
-    // Records from before run numbers keep their stamps, so their
-    // dependents' `needs` hashes still match.
-    if run != 0 {
-        h.update(&run.to_le_bytes());
-    }
-    let mut out = NO_STAMP;
-    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    out
+    super::fingerprint::with_hasher(|h| {
+        h.update(fp_hash.as_bytes());
+        h.update(b"\0");
+        h.update(&start_ms.to_le_bytes());
+        // Records from before run numbers keep their stamps, so their
+        // dependents' `needs` hashes still match.
+        if run != 0 {
+            h.update(&run.to_le_bytes());
+        }
+        let mut out = NO_STAMP;
+        out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        out
+    })
 }
 
 /// Milliseconds since the Unix epoch, as records store start times.

@@ -90,7 +90,7 @@ pub fn explain(
     if prior.fresh {
         return Why::Fresh;
     }
-    let Some(last) = prior.last.get(&*plan.units[i].id) else {
+    let Some(last) = prior.last.get(&plan.units[i].id) else {
         return Why::New;
     };
     if last.outcome != "ok" {
@@ -122,7 +122,7 @@ pub fn explain(
         let latest = needs.iter().max_by_key(|&&d| {
             prior
                 .last
-                .get(&*plan.units[d as usize].id)
+                .get(&plan.units[d as usize].id)
                 .map_or((0, 0), |r| (r.run, r.start_ms))
         });
         return Why::DependencyRan(
@@ -222,10 +222,15 @@ impl OutputLookup {
     pub fn exists(&self, abs: &Path) -> bool {
         use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
-        let rel = abs.strip_prefix(&self.base).ok();
+        // By bytes: outputs are the job folder joined with relative paths.
+        let rel = abs
+            .as_os_str()
+            .as_bytes()
+            .strip_prefix(self.base.as_os_str().as_bytes())
+            .and_then(|r| r.strip_prefix(b"/"))
+            .filter(|r| !r.is_empty() && !r.starts_with(b"/"));
         if let (Some(fd), Some(rel)) = (&self.fd, rel)
-            && !rel.as_os_str().is_empty()
-            && let Ok(c) = std::ffi::CString::new(rel.as_os_str().as_bytes())
+            && let Ok(c) = std::ffi::CString::new(rel)
         {
             let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
             // SAFETY: a valid descriptor, a NUL-terminated path and room for the result.

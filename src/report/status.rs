@@ -1,7 +1,6 @@
 //! `jobrun status`: each selected unit's latest journal record, as a table
 //! or one JSON document. Reads the journal only; writes nothing.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -10,7 +9,7 @@ use serde_json::json;
 
 use super::summary::fmt_duration;
 use crate::exec::log_file_name;
-use crate::journal::{Record, Text};
+use crate::journal::Record;
 use crate::plan::Plan;
 use crate::plan::value::display_path;
 
@@ -39,7 +38,7 @@ pub fn write_status(
     out: &mut impl Write,
     plan: &Plan,
     selected: &[bool],
-    last: &HashMap<Text, Record>,
+    last: &crate::journal::Latest,
     failed_only: bool,
     as_json: bool,
 ) -> io::Result<i32> {
@@ -51,7 +50,7 @@ pub fn write_status(
         if !selected.get(u).copied().unwrap_or(false) {
             continue;
         }
-        let r = last.get(&*unit.id);
+        let r = last.get(&unit.id);
         let outcome = r.map_or(NEVER, |r| r.outcome.as_str());
         match counts.iter_mut().find(|(o, _)| *o == outcome) {
             Some((_, n)) => *n += 1,
