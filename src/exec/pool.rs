@@ -168,6 +168,10 @@ struct Shared<'a> {
     settling: AtomicUsize,
     gate: Option<Gate>,
     logs_dir: std::ffi::CString,
+    /// The log folder held nothing when the run started: no unit's first
+    /// attempt has an older log to keep, so none is renamed (two failing
+    /// `rename` calls a unit otherwise).
+    fresh_logs: bool,
 }
 
 /// The longest a unit about to start waits for siblings that already exited
@@ -346,6 +350,7 @@ pub fn execute(
             free: Mutex::new(n.max(1)),
             cv: Condvar::new(),
         }),
+        fresh_logs: std::fs::read_dir(&opts.logs_dir).is_ok_and(|mut d| d.next().is_none()),
         logs_dir: std::ffi::CString::new(opts.logs_dir.as_os_str().as_encoded_bytes())
             .unwrap_or_default(),
     };
@@ -803,7 +808,7 @@ impl Shared<'_> {
                 });
                 let t0 = (SystemTime::now(), Instant::now());
                 Ok(Tried {
-                    end: refuse(&log_path, why, &mut log_problem),
+                    end: refuse(&log_path, why, !self.fresh_logs, &mut log_problem),
                     cause: None,
                     settling: None,
                     started_at: t0.0,
@@ -1052,7 +1057,7 @@ impl Shared<'_> {
         };
         let shortage = |e| Err(super::limits::shortage(&self.plan().units[i].id, e));
         let cannot_log = |e| Error::io(format!("cannot write the log `{}`", log_path.display()), e);
-        let log = match open_log(log_path, attempt) {
+        let log = match open_log(log_path, attempt, !self.fresh_logs) {
             Ok(f) => f,
             Err(e) if super::limits::is_shortage(&e) => return shortage(e),
             Err(e) => {
@@ -1543,8 +1548,13 @@ impl Shared<'_> {
 
 /// The attempt of a unit whose inputs cannot be hashed: the reason in its
 /// log, and a failure that no retry can mend.
-fn refuse(log_path: &std::path::Path, why: &str, log_problem: &mut Option<Error>) -> AttemptEnd {
-    let written = open_log(log_path, 1).and_then(|mut f| writeln!(f, "jobrun: {why}"));
+fn refuse(
+    log_path: &std::path::Path,
+    why: &str,
+    rotate: bool,
+    log_problem: &mut Option<Error>,
+) -> AttemptEnd {
+    let written = open_log(log_path, 1, rotate).and_then(|mut f| writeln!(f, "jobrun: {why}"));
     if let Err(e) = written {
         *log_problem = Some(Error::io(
             format!("cannot write the log `{}`", log_path.display()),
@@ -1554,9 +1564,11 @@ fn refuse(log_path: &std::path::Path, why: &str, log_problem: &mut Option<Error>
     AttemptEnd::SpawnFailed(why.to_owned())
 }
 
-fn open_log(path: &std::path::Path, attempt: u32) -> std::io::Result<File> {
+fn open_log(path: &std::path::Path, attempt: u32, rotate: bool) -> std::io::Result<File> {
     if attempt == 1 {
-        process::rotate_log(path);
+        if rotate {
+            process::rotate_log(path);
+        }
         File::create(path)
     } else {
         let mut f = OpenOptions::new().append(true).create(true).open(path)?;

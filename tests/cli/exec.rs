@@ -585,3 +585,35 @@ fn mirror(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn a_rerun_keeps_the_two_logs_before_it() {
+    let job = Job::new(indoc! {r#"
+        [job]
+        workers = 2
+        [[task]]
+        name = "t"
+        matrix.i = { range = [0, 2] }
+        shell = "cat count 2>/dev/null; echo . >> count; echo run {i}"
+    "#});
+    let logs = job.path().join(".jobrun/logs/job");
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
+    for _ in 0..4 {
+        let out = job.run(&["--fresh"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    // Each run's log holds the dots written before it: 3, 2, 1 for the
+    // last three runs of unit 0 (with unit 1's dots in between).
+    let dots = |s: String| s.matches('.').count();
+    let (now, one, two) = (
+        read("t[i=0].log"),
+        read("t[i=0].log.1"),
+        read("t[i=0].log.2"),
+    );
+    assert!(now.contains("run 0") && one.contains("run 0") && two.contains("run 0"));
+    assert!(
+        dots(now) > dots(one.clone()) && dots(one) > dots(two),
+        "logs out of order"
+    );
+    assert!(!logs.join("t[i=0].log.3").exists());
+}
